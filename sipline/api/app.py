@@ -1,0 +1,58 @@
+"""The Litestar application: SignalWire's paths, our error shapes, the OpenAPI document."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from sipline import __version__
+from sipline.runtime import Runtime
+
+from .bodies import MAX_BODY_SIZE
+from .deps import principal, runtime
+from .errors import EXCEPTION_HANDLERS
+from .middleware import request_id_middleware
+from .routes import endpoints, health, profile
+
+
+def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
+    """Build the app around a runtime; `extra_handlers` lets other planes add extension routes."""
+    openapi = OpenAPIConfig(
+        title="sipline",
+        version=__version__,
+        description=(
+            "SignalWire-compatible SIP Endpoints and SIP Profile API. "
+            "Routes tagged 'sipline extensions' are not part of SignalWire's API."
+        ),
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "SignalWireBasicAuth": SecurityScheme(
+                    type="http",
+                    scheme="basic",
+                    description="HTTP Basic: project id as user, API token as password",
+                )
+            }
+        ),
+        security=[{"SignalWireBasicAuth": []}],
+    )
+    app = Litestar(
+        route_handlers=[
+            endpoints.router,
+            profile.get_profile,
+            profile.update_profile,
+            health.healthz,
+            *(extra_handlers or []),
+        ],
+        dependencies={"runtime": Provide(runtime, sync_to_thread=False), "principal": Provide(principal)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[request_id_middleware],
+        openapi_config=openapi,
+        request_max_body_size=MAX_BODY_SIZE,
+        state=None,
+        debug=False,
+    )
+    app.state.runtime = rt
+    return app

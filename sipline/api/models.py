@@ -1,0 +1,150 @@
+"""Wire shapes (msgspec Structs): what responses look like, and the request bodies we document.
+
+Request bodies are parsed by sipline.api.bodies and validated by sipline.domain, which reports every
+problem at once in SignalWire's envelope; these Structs give the OpenAPI document its schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+Encryption = Literal["default", "required", "optional"]
+ProfileEncryption = Literal["required", "optional"]
+Method = Literal["GET", "POST"]
+CallHandler = Literal[
+    "relay_context",
+    "relay_topic",
+    "relay_application",
+    "relay_connector",
+    "relay_script",
+    "laml_webhooks",
+    "laml_application",
+    "dialogflow",
+    "video_room",
+    "call_flow",
+    "ai_agent",
+]
+Codec = Literal["OPUS", "G722", "PCMU", "PCMA", "VP8", "H264"]
+Cipher = Literal[
+    "AEAD_AES_256_GCM_8",
+    "AES_256_CM_HMAC_SHA1_80",
+    "AES_CM_128_HMAC_SHA1_80",
+    "AES_256_CM_HMAC_SHA1_32",
+    "AES_CM_128_HMAC_SHA1_32",
+]
+
+
+class SipEndpoint(msgspec.Struct, kw_only=True):
+    type: Literal["sip_endpoint"] = "sip_endpoint"
+    id: str
+    username: str
+    caller_id: str | None
+    send_as: str | None
+    ciphers: list[str]
+    codecs: list[str]
+    encryption: Encryption
+    call_handler: CallHandler | None
+    calling_handler_resource_id: str | None
+    call_request_url: str | None
+    call_request_method: Method | None
+    call_fallback_url: str | None
+    call_fallback_method: Method | None
+    call_status_callback_url: str | None
+    call_status_callback_method: Method | None
+    call_laml_application_id: str | None
+    call_dialogflow_agent_id: str | None
+    call_relay_topic: str | None
+    call_relay_topic_status_callback_url: str | None
+    call_relay_context: str | None
+    call_relay_context_status_callback_url: str | None
+    call_relay_application: str | None
+    call_video_room_id: str | None
+    call_flow_id: str | None
+    call_flow_version: str | None
+    call_ai_agent_id: str | None
+    call_relay_script_url: str | None
+
+
+class PaginationLinks(msgspec.Struct, omit_defaults=True):
+    self: str
+    first: str
+    next: str | None = None
+    prev: str | None = None
+
+
+class SipEndpointList(msgspec.Struct):
+    links: PaginationLinks
+    data: list[SipEndpoint]
+
+
+class SipProfile(msgspec.Struct):
+    domain: str
+    domain_identifier: str
+    default_codecs: list[str]
+    default_ciphers: list[str]
+    default_encryption: ProfileEncryption
+    default_send_as: str | None
+
+
+class _EndpointFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    caller_id: str | UnsetType | None = UNSET
+    send_as: str | UnsetType | None = UNSET
+    ciphers: list[Cipher] | UnsetType = UNSET
+    codecs: list[Codec] | UnsetType = UNSET
+    encryption: Encryption | UnsetType = UNSET
+    call_handler: CallHandler | UnsetType | None = UNSET
+    call_request_url: str | UnsetType | None = UNSET
+    call_request_method: Method | UnsetType | None = UNSET
+    call_fallback_url: str | UnsetType | None = UNSET
+    call_fallback_method: Method | UnsetType | None = UNSET
+    call_status_callback_url: str | UnsetType | None = UNSET
+    call_status_callback_method: Method | UnsetType | None = UNSET
+    call_laml_application_id: str | UnsetType | None = UNSET
+    call_dialogflow_agent_id: str | UnsetType | None = UNSET
+    call_relay_topic: str | UnsetType | None = UNSET
+    call_relay_topic_status_callback_url: str | UnsetType | None = UNSET
+    call_relay_context: str | UnsetType | None = UNSET
+    call_relay_context_status_callback_url: str | UnsetType | None = UNSET
+    call_relay_application: str | UnsetType | None = UNSET
+    call_video_room_id: str | UnsetType | None = UNSET
+    call_flow_id: str | UnsetType | None = UNSET
+    call_flow_version: Literal["working_copy", "current_deployed"] | UnsetType | None = UNSET
+    call_ai_agent_id: str | UnsetType | None = UNSET
+    call_relay_script_url: str | UnsetType | None = UNSET
+
+
+class CreateSipEndpointRequest(_EndpointFields, kw_only=True, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class UpdateSipEndpointRequest(_EndpointFields, kw_only=True, forbid_unknown_fields=True):
+    username: str | UnsetType = UNSET
+    password: str | UnsetType = UNSET
+
+
+class UpdateSipProfileRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    domain_identifier: str | UnsetType = UNSET
+    default_codecs: list[Codec] | UnsetType = UNSET
+    default_ciphers: list[Cipher] | UnsetType = UNSET
+    default_encryption: ProfileEncryption | UnsetType = UNSET
+    default_send_as: str | UnsetType | None = UNSET
+
+
+class ErrorItem(msgspec.Struct, omit_defaults=True):
+    detail: str
+    status: str
+    title: str
+    code: str
+    attribute: str | None = None
+
+
+class ValidationErrorBody(msgspec.Struct):
+    errors: list[ErrorItem]
+
+
+class SimpleError(msgspec.Struct):
+    error: str

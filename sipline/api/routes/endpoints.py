@@ -1,0 +1,184 @@
+"""/endpoints/sip: SignalWire's SIP endpoint resource. Parse, call the domain, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Request, Router, delete, get, post, route
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sipline.api import models
+from sipline.api.bodies import parse_body
+from sipline.api.deps import Principal
+from sipline.api.openapi import documented_body
+from sipline.api.pagination import Cursor, decode_token, encode_token, link
+from sipline.domain import endpoint as rules
+from sipline.domain.errors import NotFound, Problem, ValidationFailed
+from sipline.runtime import Runtime
+from sipline.store import endpoints as store
+from sipline.store import projects
+
+PATH = "/api/relay/rest/endpoints/sip"
+
+
+def _endpoint_id(raw: str) -> str:
+    """A malformed id is just an id that does not exist: 404, as SignalWire answers."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound() from None
+
+
+async def _profile(conn: AsyncConnection, project_id: str) -> dict[str, Any]:
+    project = await projects.get(conn, project_id)
+    if project is None:  # the project was deleted under a live token
+        raise NotFound()
+    return project
+
+
+def _shape(record: dict[str, Any], profile: dict[str, Any]) -> models.SipEndpoint:
+    return msgspec.convert(rules.view(record, record["id"], profile), models.SipEndpoint)
+
+
+async def _username_problem(
+    conn: AsyncConnection, project_id: str, raw: dict[str, Any], except_id: str | None
+) -> list[Problem]:
+    name = raw.get("username")
+    if isinstance(name, str) and name and await store.username_taken(conn, project_id, name, except_id):
+        return [store.USERNAME_TAKEN]
+    return []
+
+
+def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[Problem]) -> tuple[dict, dict]:
+    try:
+        record, patch = rules.change(current, raw)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.problems + extra) from None
+    if extra:
+        raise ValidationFailed(extra)
+    return record, patch
+
+
+@get("/", operation_id="list_sip_endpoints", summary="List SIP endpoints")
+async def list_endpoints(
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    principal: Principal,
+    filter_username: str | None = None,
+    filter_caller_id: str | None = None,
+    page_size: int = Parameter(default=50, ge=1, le=1000),
+    page_number: int = Parameter(default=0, ge=0),
+    page_token: str | None = None,
+) -> models.SipEndpointList:
+    cursor = decode_token(page_token) if page_token else Cursor()
+    if page_number > 0 and not page_token:
+        raise ValidationFailed([Problem("page_token", "page_token is required when page_number > 0")])
+    query = store.PageQuery(
+        project_id=principal.project_id,
+        size=page_size,
+        username=filter_username or None,
+        caller_id=filter_caller_id or None,
+        after=cursor.after,
+        before=cursor.before,
+    )
+    async with runtime.db.read() as conn:
+        page = await store.page(conn, query)
+        profile = await _profile(conn, principal.project_id)
+    params: dict[str, str | int | None] = {
+        "filter_username": filter_username or None,
+        "filter_caller_id": filter_caller_id or None,
+        "page_size": page_size,
+    }
+    links = models.PaginationLinks(
+        self=link(PATH, {**params, "page_number": page_number, "page_token": page_token}),
+        first=link(PATH, {**params, "page_number": 0}),
+    )
+    if page.rows and page.has_more:
+        token = encode_token(Cursor(after=page.rows[-1]["seq"]))
+        links.next = link(PATH, {**params, "page_number": page_number + 1, "page_token": token})
+    if page.has_less and page_number > 0:
+        if page.rows:
+            token = encode_token(Cursor(before=page.rows[0]["seq"]))
+            links.prev = link(PATH, {**params, "page_number": page_number - 1, "page_token": token})
+        else:
+            links.prev = links.first
+    return models.SipEndpointList(links=links, data=[_shape(r, profile) for r in page.rows])
+
+
+@post(
+    "/",
+    status_code=201,
+    operation_id="create_sip_endpoint",
+    summary="Create SIP endpoint",
+    operation_class=documented_body(models.CreateSipEndpointRequest),
+)
+async def create_endpoint(
+    request: Request[Any, Any, Any], runtime: Runtime, principal: Principal
+) -> models.SipEndpoint:
+    raw = parse_body(request.headers.get("content-type"), await request.body())
+    async with runtime.db.write() as conn:
+        profile = await _profile(conn, principal.project_id)
+        record, patch = _validate(None, raw, await _username_problem(conn, principal.project_id, raw, None))
+        creds = runtime.credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
+        record["id"] = await store.insert(conn, principal.project_id, record, creds)
+    return _shape(record, profile)
+
+
+@get("/{id:str}", operation_id="retrieve_sip_endpoint", summary="Get SIP endpoint")
+async def get_endpoint(id: str, runtime: Runtime, principal: Principal) -> models.SipEndpoint:
+    endpoint_id = _endpoint_id(id)
+    async with runtime.db.read() as conn:
+        record = await store.get(conn, principal.project_id, endpoint_id)
+        if record is None:
+            raise NotFound()
+        profile = await _profile(conn, principal.project_id)
+    return _shape(record, profile)
+
+
+@route(
+    "/{id:str}",
+    http_method=["PUT", "PATCH"],
+    status_code=201,
+    operation_id=lambda _handler, method, _path: "update_sip_endpoint" if method == "PUT" else "patch_sip_endpoint",
+    summary="Update SIP endpoint",
+    operation_class=documented_body(models.UpdateSipEndpointRequest),
+)
+async def update_endpoint(
+    id: str, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal
+) -> models.SipEndpoint:
+    endpoint_id = _endpoint_id(id)
+    raw = parse_body(request.headers.get("content-type"), await request.body())
+    async with runtime.db.write() as conn:
+        current = await store.get(conn, principal.project_id, endpoint_id, for_update=True)
+        if current is None:
+            raise NotFound()
+        profile = await _profile(conn, principal.project_id)
+        taken = await _username_problem(conn, principal.project_id, raw, endpoint_id)
+        record, patch = _validate(current, raw, taken)
+        creds = None
+        if "password" in patch:
+            creds = runtime.credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
+        elif record["username"] != current["username"]:
+            creds = runtime.credentials.rederive(
+                current["password_sealed"], record["username"], profile["domain_identifier"]
+            )
+        await store.update(conn, endpoint_id, record, creds)
+    return _shape(record, profile)
+
+
+@delete("/{id:str}", status_code=204, operation_id="delete_sip_endpoint", summary="Delete SIP endpoint")
+async def delete_endpoint(id: str, runtime: Runtime, principal: Principal) -> None:
+    endpoint_id = _endpoint_id(id)
+    async with runtime.db.write() as conn:
+        if not await store.delete(conn, principal.project_id, endpoint_id):
+            raise NotFound()
+
+
+router = Router(
+    path=PATH,
+    route_handlers=[list_endpoints, create_endpoint, get_endpoint, update_endpoint, delete_endpoint],
+    tags=["SIP Endpoints"],
+)

@@ -1,0 +1,19 @@
+"""/healthz: the process answers and its database does (an extension, outside SignalWire's paths)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from litestar import Response, get
+from sqlalchemy.exc import SQLAlchemyError
+
+from sipline.runtime import Runtime
+
+
+@get("/healthz", tags=["sipline extensions"], summary="Liveness and database check")
+async def healthz(runtime: Runtime) -> Response[dict[str, str]]:
+    try:
+        async with runtime.db.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return Response({"status": "error", "database": "unreachable"}, status_code=503)
+    return Response({"status": "ok", "database": "ok"})

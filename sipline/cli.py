@@ -1,0 +1,196 @@
+"""The `sipline` command: serve, migrate, projects, tokens. Flags override SIPLINE_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from .config import Settings
+from .runtime import Runtime
+from .server import StartupError, run
+from .store import migrate, projects, tokens
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = Settings.model_fields.keys()
+    overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return Settings(**overrides)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="SIPLINE_DATA_DIR (default ./var)")
+    p.add_argument("--database-url", help="SIPLINE_DATABASE_URL (default: SQLite in the data dir)")
+    p.add_argument("--sip-domain", help="SIPLINE_SIP_DOMAIN (default sip.localhost)")
+    p.add_argument("--secret-key", help=argparse.SUPPRESS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sipline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API and the SIP server")
+    _common(serve)
+    serve.add_argument("--http-host", help="SIPLINE_HTTP_HOST (default 127.0.0.1)")
+    serve.add_argument("--http-port", type=int, help="SIPLINE_HTTP_PORT (default 8080; 0 picks a free port)")
+    serve.add_argument("--sip-host", help="SIPLINE_SIP_HOST (default 127.0.0.1)")
+    serve.add_argument("--sip-udp-port", type=int, help="SIPLINE_SIP_UDP_PORT (default 5060)")
+    serve.add_argument("--sip-tcp-port", type=int, help="SIPLINE_SIP_TCP_PORT (default 5060)")
+    serve.add_argument("--sip-tls-port", type=int, help="SIPLINE_SIP_TLS_PORT (default 5061)")
+    serve.add_argument("--tls-cert", help="SIPLINE_TLS_CERT (default: self-signed, generated in the data dir)")
+    serve.add_argument("--tls-key", help="SIPLINE_TLS_KEY")
+    serve.add_argument("--log-level", help="SIPLINE_LOG_LEVEL (default info)")
+    serve.add_argument("--no-sip", action="store_true", help="serve the HTTP API alone")
+
+    mig = sub.add_parser("migrate", help="apply database migrations (serve does this too)")
+    _common(mig)
+
+    proj = sub.add_parser("projects", help="manage projects").add_subparsers(dest="action", required=True)
+    create = proj.add_parser("create", help="create a project")
+    _common(create)
+    create.add_argument("--name", required=True)
+    create.add_argument("--domain-identifier")
+    create.add_argument("--json", action="store_true")
+    listing = proj.add_parser("list", help="list projects")
+    _common(listing)
+    listing.add_argument("--json", action="store_true")
+
+    tok = sub.add_parser("tokens", help="manage API tokens").add_subparsers(dest="action", required=True)
+    tcreate = tok.add_parser("create", help="create an API token (shown once)")
+    _common(tcreate)
+    tcreate.add_argument("--project", required=True, help="project id")
+    tcreate.add_argument("--scopes", default="voice", help=f"comma-separated, from: {','.join(tokens.SCOPES)}")
+    tcreate.add_argument("--json", action="store_true")
+    revoke = tok.add_parser("revoke", help="revoke an API token")
+    _common(revoke)
+    revoke.add_argument("token", metavar="TOKEN_OR_ID")
+    return parser
+
+
+def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) -> int:
+    async def go() -> int:
+        rt = Runtime.from_settings(settings)
+        try:
+            await migrate.upgrade(rt.db)
+            return await action(rt)
+        finally:
+            await rt.db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except StartupError as exc:
+        print(f"sipline: {exc}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"sipline: database unreachable: {reason}", file=sys.stderr)
+        return 1
+
+
+def _print(data: Any, as_json: bool, text: str) -> None:
+    print(json.dumps(data) if as_json else text)
+
+
+def _project_view(project: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return {
+        "id": project["id"],
+        "name": project["name"],
+        "domain": f"{project['domain_identifier']}.{settings.sip_domain}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+
+    if args.command == "serve":
+        return run(settings, sip=not args.no_sip)
+
+    if args.command == "migrate":
+
+        async def do_migrate(rt: Runtime) -> int:
+            print("sipline: database is at the latest schema")
+            return 0
+
+        return _with_db(settings, do_migrate)
+
+    if args.command == "projects" and args.action == "create":
+
+        async def do_create(rt: Runtime) -> int:
+            from sipline.domain.errors import ValidationFailed
+            from sipline.domain.fields import FieldError
+            from sipline.domain.profile import domain_identifier as check_identifier
+
+            ident = args.domain_identifier
+            if ident is not None:
+                try:
+                    ident = check_identifier(ident)
+                except FieldError as exc:
+                    print(f"sipline: --domain-identifier {exc.detail}", file=sys.stderr)
+                    return 2
+            async with rt.db.write() as conn:
+                if ident and await projects.domain_identifier_taken(conn, ident):
+                    print(f"sipline: domain identifier {ident!r} is already taken", file=sys.stderr)
+                    return 2
+                try:
+                    project = await projects.create(conn, args.name, ident)
+                except ValidationFailed as exc:  # pragma: no cover - defensive
+                    print(f"sipline: {exc}", file=sys.stderr)
+                    return 2
+            view = _project_view(project, settings)
+            _print(view, args.json, f"{view['id']}  {view['name']}  {view['domain']}")
+            return 0
+
+        return _with_db(settings, do_create)
+
+    if args.command == "projects" and args.action == "list":
+
+        async def do_list(rt: Runtime) -> int:
+            async with rt.db.read() as conn:
+                rows = [_project_view(p, settings) for p in await projects.list_all(conn)]
+            _print(rows, args.json, "\n".join(f"{v['id']}  {v['name']}  {v['domain']}" for v in rows))
+            return 0
+
+        return _with_db(settings, do_list)
+
+    if args.command == "tokens" and args.action == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        unknown = [s for s in scopes if s not in tokens.SCOPES]
+        if unknown or not scopes:
+            print(f"sipline: unknown scope(s) {unknown}; choose from {','.join(tokens.SCOPES)}", file=sys.stderr)
+            return 2
+
+        async def do_token(rt: Runtime) -> int:
+            async with rt.db.write() as conn:
+                if await projects.get(conn, args.project) is None:
+                    print(f"sipline: no project with id {args.project!r}", file=sys.stderr)
+                    return 2
+                token, record = await tokens.create(conn, args.project, scopes)
+            _print(
+                {"token": token, "id": record.id, "project_id": record.project_id, "scopes": scopes},
+                args.json,
+                f"{token}\n(shown once; token id {record.id}, scopes {','.join(scopes)})",
+            )
+            return 0
+
+        return _with_db(settings, do_token)
+
+    if args.command == "tokens" and args.action == "revoke":
+
+        async def do_revoke(rt: Runtime) -> int:
+            async with rt.db.write() as conn:
+                done = await tokens.revoke(conn, args.token)
+            print("sipline: token revoked" if done else "sipline: no live token matches", file=sys.stderr)
+            return 0 if done else 1
+
+        return _with_db(settings, do_revoke)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

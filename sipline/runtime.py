@@ -1,0 +1,28 @@
+"""What the API and the SIP server share in one process: settings, the database, key material."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Settings
+from .secrets import PasswordBox, derive_key, load_secret_key
+from .store.credentials import Credentials
+from .store.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    credentials: Credentials
+    nonce_key: bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        master = load_secret_key(settings.secret_key, settings.data_dir)
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            credentials=Credentials(PasswordBox(master), settings.sip_domain),
+            nonce_key=derive_key(master, "sip-digest-nonce"),
+        )

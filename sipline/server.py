@@ -1,0 +1,100 @@
+"""`sipline serve`: migrate, bootstrap a first project, then serve HTTP (and SIP) in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from .api.app import create_app
+from .config import Settings
+from .runtime import Runtime
+from .store import migrate, projects, tokens
+
+log = logging.getLogger("sipline")
+
+
+class StartupError(Exception):
+    """A reason to exit non-zero with one line, not a traceback."""
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def prepare(rt: Runtime) -> None:
+    """Migrate, and on an empty database create a project and a token with every scope."""
+    try:
+        await migrate.upgrade(rt.db)
+        async with rt.db.write() as conn:
+            if await projects.list_all(conn):
+                return
+            project = await projects.create(conn, "default", "default")
+            token, _ = await tokens.create(conn, project["id"], list(tokens.SCOPES))
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StartupError(f"database {rt.db.url.render_as_string(hide_password=True)} unreachable: {reason}") from None
+    s = rt.settings
+    print(
+        "sipline: first start, created project 'default' and an API token with every scope.\n"
+        f"  project id: {project['id']}\n"
+        f"  API token:  {token}   (shown only this once)\n"
+        f"  try: curl -u {project['id']}:{token} http://{s.http_host}:{s.http_port}/api/relay/rest/endpoints/sip",
+        flush=True,
+    )
+
+
+async def serve(settings: Settings, *, sip: bool = True) -> None:
+    rt = Runtime.from_settings(settings)
+    try:
+        await prepare(rt)
+        http_sock = bind_tcp(settings.http_host, settings.http_port)
+        port = http_sock.getsockname()[1]
+        extra: list[Any] = []
+        sip_server = None
+        if sip:
+            from .sip.server import SipServer, registration_routes
+
+            sip_server = SipServer(rt)
+            await sip_server.start()
+            extra = registration_routes()
+        app = create_app(rt, extra_handlers=extra)
+        print(f"sipline: HTTP API on http://{settings.http_host}:{port}", flush=True)
+        config = uvicorn.Config(
+            app, log_level=settings.log_level, access_log=False, server_header=False, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        try:
+            await server.serve(sockets=[http_sock])
+        finally:
+            if sip_server is not None:
+                await sip_server.stop()
+    finally:
+        await rt.db.dispose()
+
+
+def run(settings: Settings, *, sip: bool = True) -> int:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(settings, sip=sip))
+    except StartupError as exc:
+        print(f"sipline: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,101 @@
+"""Tables, as SQLAlchemy Core: the API and the registrar run plain statements on hot paths."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
+_SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("domain_identifier", sa.String(63), nullable=False, unique=True),
+    sa.Column("default_codecs", sa.JSON, nullable=False),
+    sa.Column("default_ciphers", sa.JSON, nullable=False),
+    sa.Column("default_encryption", sa.String(16), nullable=False),
+    sa.Column("default_send_as", sa.String(32)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("project_id", sa.String(36), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
+sip_endpoints = sa.Table(
+    "sip_endpoints",
+    metadata,
+    # seq orders lists and backs the keyset page tokens; id is the public identifier.
+    sa.Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("project_id", sa.String(36), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("password_sealed", sa.Text, nullable=False),
+    sa.Column("ha1_md5", sa.String(32), nullable=False),
+    sa.Column("ha1_sha256", sa.String(64), nullable=False),
+    sa.Column("caller_id", sa.String(255)),
+    sa.Column("send_as", sa.String(32)),
+    sa.Column("ciphers", sa.JSON),
+    sa.Column("codecs", sa.JSON),
+    sa.Column("encryption", sa.String(16), nullable=False),
+    sa.Column("call_handler", sa.String(32)),
+    sa.Column("call_request_url", sa.Text),
+    sa.Column("call_request_method", sa.String(8)),
+    sa.Column("call_fallback_url", sa.Text),
+    sa.Column("call_fallback_method", sa.String(8)),
+    sa.Column("call_status_callback_url", sa.Text),
+    sa.Column("call_status_callback_method", sa.String(8)),
+    sa.Column("call_laml_application_id", sa.String(255)),
+    sa.Column("call_dialogflow_agent_id", sa.String(255)),
+    sa.Column("call_relay_topic", sa.String(255)),
+    sa.Column("call_relay_topic_status_callback_url", sa.Text),
+    sa.Column("call_relay_context", sa.String(255)),
+    sa.Column("call_relay_context_status_callback_url", sa.Text),
+    sa.Column("call_relay_application", sa.String(255)),
+    sa.Column("call_video_room_id", sa.String(36)),
+    sa.Column("call_flow_id", sa.String(36)),
+    sa.Column("call_flow_version", sa.String(32)),
+    sa.Column("call_ai_agent_id", sa.String(36)),
+    sa.Column("call_relay_script_url", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "username"),
+    sa.Index(None, "project_id", "seq"),
+)
+
+sip_bindings = sa.Table(
+    "sip_bindings",
+    metadata,
+    sa.Column("id", _SeqType, primary_key=True, autoincrement=True),
+    sa.Column("endpoint_id", sa.String(36), sa.ForeignKey("sip_endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("contact", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("registered_at", sa.Float, nullable=False),
+    sa.Column("call_id", sa.Text, nullable=False),
+    sa.Column("cseq", sa.BigInteger, nullable=False),
+    sa.Column("q", sa.Float),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("source_host", sa.String(64), nullable=False),
+    sa.Column("source_port", sa.Integer, nullable=False),
+    sa.Column("user_agent", sa.Text),
+    sa.Index(None, "endpoint_id"),
+    sa.Index(None, "expires_at"),
+)

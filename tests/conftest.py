@@ -1,0 +1,131 @@
+"""Shared fixtures: a database per backend (SQLite always; PostgreSQL when configured), an app, clients.
+
+PostgreSQL runs when SIPLINE_TEST_DATABASE_URL is set (each session gets a fresh database created
+next to the one named there). With SIPLINE_REQUIRE_POSTGRES=1 (as .ci/run sets) a missing or
+unreachable PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+
+from sipline.api.app import create_app
+from sipline.config import Settings
+from sipline.runtime import Runtime
+from sipline.server import prepare
+from sipline.store import projects, tokens
+
+PG_URL = os.environ.get("SIPLINE_TEST_DATABASE_URL")
+REQUIRE_PG = os.environ.get("SIPLINE_REQUIRE_POSTGRES") == "1"
+
+
+def basic(project_id: str, token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{project_id}:{token}".encode()).decode()}
+
+
+async def _create_pg_database(url: str) -> str:
+    import asyncpg
+
+    base = make_url(url)
+    name = f"sipline_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    target = make_url(url)
+    conn = await asyncpg.connect(
+        host=target.host, port=target.port or 5432, user=target.username, password=target.password,
+        database=make_url(PG_URL).database,
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def backends() -> list[object]:
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=backends())
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'sipline.db'}"
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL tests need SIPLINE_TEST_DATABASE_URL")
+    try:
+        url = await _create_pg_database(PG_URL)
+    except OSError as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL at {PG_URL} unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    yield url
+    await _drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+async def runtime(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    rt = Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url, secret_key="test-secret"))
+    await prepare(rt)
+    yield rt
+    await rt.db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def client(runtime: Runtime) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_app(runtime)) as c:
+        yield c
+
+
+class Project:
+    """A fresh project with a voice token: each test works in its own, so tests never collide."""
+
+    def __init__(self, client: AsyncTestClient, project: dict, token: str) -> None:
+        self.client = client
+        self.id = project["id"]
+        self.domain_identifier = project["domain_identifier"]
+        self.token = token
+        self.auth = basic(self.id, token)
+
+    async def request(self, method: str, path: str, **kwargs):  # noqa: ANN201
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        return await self.client.request(method, "/api/relay/rest" + path, headers=headers, **kwargs)
+
+    async def create(self, **fields):  # noqa: ANN201
+        body = {"username": f"u{uuid.uuid4().hex[:10]}", "password": "s3cret-pass", **fields}
+        response = await self.request("POST", "/endpoints/sip", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+async def new_project(runtime: Runtime, client: AsyncTestClient, scopes: list[str] | None = None) -> Project:
+    async with runtime.db.write() as conn:
+        project = await projects.create(conn, f"test {uuid.uuid4().hex[:6]}")
+        token, _ = await tokens.create(conn, project["id"], scopes or ["voice"])
+    return Project(client, project, token)
+
+
+@pytest.fixture
+async def project(runtime: Runtime, client: AsyncTestClient) -> Project:
+    return await new_project(runtime, client)
