@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy.engine import make_url
 
 from sipline.api.app import create_app
@@ -93,15 +93,17 @@ async def runtime(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-async def client(runtime: Runtime) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(runtime)) as c:
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    # ASGITransport runs the app on the test's own event loop, which asyncpg connections require.
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 
 class Project:
     """A fresh project with a voice token: each test works in its own, so tests never collide."""
 
-    def __init__(self, client: AsyncTestClient, project: dict, token: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, project: dict, token: str) -> None:
         self.client = client
         self.id = project["id"]
         self.domain_identifier = project["domain_identifier"]
@@ -119,7 +121,7 @@ class Project:
         return response.json()
 
 
-async def new_project(runtime: Runtime, client: AsyncTestClient, scopes: list[str] | None = None) -> Project:
+async def new_project(runtime: Runtime, client: httpx.AsyncClient, scopes: list[str] | None = None) -> Project:
     async with runtime.db.write() as conn:
         project = await projects.create(conn, f"test {uuid.uuid4().hex[:6]}")
         token, _ = await tokens.create(conn, project["id"], scopes or ["voice"])
@@ -127,5 +129,5 @@ async def new_project(runtime: Runtime, client: AsyncTestClient, scopes: list[st
 
 
 @pytest.fixture
-async def project(runtime: Runtime, client: AsyncTestClient) -> Project:
+async def project(runtime: Runtime, client: httpx.AsyncClient) -> Project:
     return await new_project(runtime, client)

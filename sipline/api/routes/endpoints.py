@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Router, delete, get, post, route
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, Parameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sipline.api import models
@@ -65,13 +66,13 @@ def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[P
 @get("/", operation_id="list_sip_endpoints", summary="List SIP endpoints")
 async def list_endpoints(
     request: Request[Any, Any, Any],
-    runtime: Runtime,
-    principal: Principal,
-    filter_username: str | None = None,
-    filter_caller_id: str | None = None,
+    runtime: NamedDependency[Runtime],
+    principal: NamedDependency[Principal],
+    filter_username: FromQuery[str | None] = None,
+    filter_caller_id: FromQuery[str | None] = None,
     page_size: int = Parameter(default=50, ge=1, le=1000),
     page_number: int = Parameter(default=0, ge=0),
-    page_token: str | None = None,
+    page_token: FromQuery[str | None] = None,
 ) -> models.SipEndpointList:
     cursor = decode_token(page_token) if page_token else Cursor()
     if page_number > 0 and not page_token:
@@ -116,7 +117,7 @@ async def list_endpoints(
     operation_class=documented_body(models.CreateSipEndpointRequest),
 )
 async def create_endpoint(
-    request: Request[Any, Any, Any], runtime: Runtime, principal: Principal
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
     raw = parse_body(request.headers.get("content-type"), await request.body())
     async with runtime.db.write() as conn:
@@ -128,7 +129,9 @@ async def create_endpoint(
 
 
 @get("/{id:str}", operation_id="retrieve_sip_endpoint", summary="Get SIP endpoint")
-async def get_endpoint(id: str, runtime: Runtime, principal: Principal) -> models.SipEndpoint:
+async def get_endpoint(
+    id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
+) -> models.SipEndpoint:
     endpoint_id = _endpoint_id(id)
     async with runtime.db.read() as conn:
         record = await store.get(conn, principal.project_id, endpoint_id)
@@ -147,7 +150,10 @@ async def get_endpoint(id: str, runtime: Runtime, principal: Principal) -> model
     operation_class=documented_body(models.UpdateSipEndpointRequest),
 )
 async def update_endpoint(
-    id: str, request: Request[Any, Any, Any], runtime: Runtime, principal: Principal
+    id: FromPath[str],
+    request: Request[Any, Any, Any],
+    runtime: NamedDependency[Runtime],
+    principal: NamedDependency[Principal],
 ) -> models.SipEndpoint:
     endpoint_id = _endpoint_id(id)
     raw = parse_body(request.headers.get("content-type"), await request.body())
@@ -170,7 +176,9 @@ async def update_endpoint(
 
 
 @delete("/{id:str}", status_code=204, operation_id="delete_sip_endpoint", summary="Delete SIP endpoint")
-async def delete_endpoint(id: str, runtime: Runtime, principal: Principal) -> None:
+async def delete_endpoint(
+    id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
+) -> None:
     endpoint_id = _endpoint_id(id)
     async with runtime.db.write() as conn:
         if not await store.delete(conn, principal.project_id, endpoint_id):

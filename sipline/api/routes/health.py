@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from litestar import Response, get
+from litestar.di import NamedDependency
 from sqlalchemy.exc import SQLAlchemyError
 
 from sipline.runtime import Runtime
 
 
 @get("/healthz", tags=["sipline extensions"], summary="Liveness and database check")
-async def healthz(runtime: Runtime) -> Response[dict[str, str]]:
+async def healthz(runtime: NamedDependency[Runtime]) -> Response[dict[str, str]]:
     try:
         async with runtime.db.read() as conn:
             await conn.execute(sa.text("SELECT 1"))

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, put
+from litestar.di import NamedDependency
 
 from sipline.api import models
 from sipline.api.bodies import parse_body
@@ -19,12 +20,12 @@ from sipline.store import projects
 PATH = "/api/relay/rest/sip_profile"
 
 
-def _shape(project: dict[str, Any], runtime: Runtime) -> models.SipProfile:
+def _shape(project: dict[str, Any], runtime: NamedDependency[Runtime]) -> models.SipProfile:
     return msgspec.convert(rules.view(project, runtime.settings.sip_domain), models.SipProfile)
 
 
 @get(PATH, operation_id="retrieve_sip_profile", summary="Get SIP profile", tags=["SIP Profile"])
-async def get_profile(runtime: Runtime, principal: Principal) -> models.SipProfile:
+async def get_profile(runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]) -> models.SipProfile:
     async with runtime.db.read() as conn:
         project = await projects.get(conn, principal.project_id)
     if project is None:
@@ -40,7 +41,9 @@ async def get_profile(runtime: Runtime, principal: Principal) -> models.SipProfi
     tags=["SIP Profile"],
     operation_class=documented_body(models.UpdateSipProfileRequest),
 )
-async def update_profile(request: Request[Any, Any, Any], runtime: Runtime, principal: Principal) -> models.SipProfile:
+async def update_profile(
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
+) -> models.SipProfile:
     raw = parse_body(request.headers.get("content-type"), await request.body())
     async with runtime.db.write() as conn:
         current = await projects.get(conn, principal.project_id, for_update=True)

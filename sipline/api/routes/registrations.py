@@ -1,0 +1,64 @@
+"""GET /endpoints/sip/{id}/registrations: an endpoint's current SIP bindings (a sipline extension)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from litestar import get
+
+from sipline.api.deps import Principal
+from sipline.domain.errors import NotFound
+from sipline.runtime import Runtime
+from sipline.store import bindings, endpoints
+
+
+class Registration(msgspec.Struct):
+    contact: str
+    transport: str
+    source_address: str
+    source_port: int
+    user_agent: str | None
+    expires_at: str  # ISO 8601, UTC
+    registered_at: str
+
+
+class RegistrationList(msgspec.Struct):
+    data: list[Registration]
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@get(
+    "/api/relay/rest/endpoints/sip/{id:str}/registrations",
+    operation_id="list_sip_endpoint_registrations",
+    summary="List an endpoint's current SIP registrations",
+    tags=["sipline extensions"],
+)
+async def list_registrations(id: str, runtime: Runtime, principal: Principal) -> RegistrationList:
+    try:
+        endpoint_id = str(uuid.UUID(id))
+    except ValueError:
+        raise NotFound() from None
+    async with runtime.db.read() as conn:
+        if await endpoints.get(conn, principal.project_id, endpoint_id) is None:
+            raise NotFound()
+        current = await bindings.list_for_endpoint(conn, endpoint_id, now=time.time())
+    return RegistrationList(
+        data=[
+            Registration(
+                contact=s.binding.contact,
+                transport=s.origin.transport,
+                source_address=s.origin.source_host,
+                source_port=s.origin.source_port,
+                user_agent=s.origin.user_agent,
+                expires_at=_iso(s.binding.expires_at),
+                registered_at=_iso(s.binding.registered_at),
+            )
+            for s in current
+        ]
+    )
