@@ -62,8 +62,8 @@ async def prepare(rt: Runtime) -> None:
 async def serve(settings: Settings, *, sip: bool = True) -> None:
     rt = Runtime.from_settings(settings)
     try:
+        http_sock = bind_tcp(settings.http_host, settings.http_port)  # fail fast, before touching the DB
         await prepare(rt)
-        http_sock = bind_tcp(settings.http_host, settings.http_port)
         port = http_sock.getsockname()[1]
         extra: list[Any] = []
         sip_server = None
@@ -90,6 +90,7 @@ async def serve(settings: Settings, *, sip: bool = True) -> None:
 
 def run(settings: Settings, *, sip: bool = True) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(settings, sip=sip))
     except StartupError as exc:

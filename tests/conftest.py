@@ -51,7 +51,10 @@ async def _drop_pg_database(url: str) -> None:
 
     target = make_url(url)
     conn = await asyncpg.connect(
-        host=target.host, port=target.port or 5432, user=target.username, password=target.password,
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
         database=make_url(PG_URL).database,
     )
     try:

@@ -13,7 +13,7 @@ from sipline.runtime import Runtime
 from .bodies import MAX_BODY_SIZE
 from .deps import principal, runtime
 from .errors import EXCEPTION_HANDLERS
-from .middleware import request_id_middleware
+from .middleware import add_request_id
 from .routes import endpoints, health, profile
 
 
@@ -48,7 +48,7 @@ def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
         ],
         dependencies={"runtime": Provide(runtime, sync_to_thread=False), "principal": Provide(principal)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_id_middleware],
+        before_send=[add_request_id],
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_SIZE,
         state=None,

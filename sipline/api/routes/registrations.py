@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import msgspec
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from sipline.api.deps import Principal
 from sipline.domain.errors import NotFound
@@ -39,7 +41,9 @@ def _iso(epoch: float) -> str:
     summary="List an endpoint's current SIP registrations",
     tags=["sipline extensions"],
 )
-async def list_registrations(id: str, runtime: Runtime, principal: Principal) -> RegistrationList:
+async def list_registrations(
+    id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
+) -> RegistrationList:
     try:
         endpoint_id = str(uuid.UUID(id))
     except ValueError:

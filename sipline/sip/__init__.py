@@ -1,0 +1,75 @@
+"""Sans-IO SIP core: bytes in, values and bytes out; no sockets, no store (see DESIGN.md, Data plane)."""
+
+from sipline.sip.digest import (
+    ALGORITHMS,
+    DigestCredentials,
+    NonceManager,
+    NonceStatus,
+    challenge_headers,
+    compute_ha1,
+    parse_authorization,
+    verify,
+)
+from sipline.sip.errors import SipParseError
+from sipline.sip.framing import PING, PONG, StreamFramer
+from sipline.sip.headers import Headers, NameAddr, SipUri, Via, uris_equal
+from sipline.sip.message import (
+    MAX_MESSAGE_SIZE,
+    SipRequest,
+    SipResponse,
+    generate_branch,
+    generate_tag,
+    make_response,
+    parse_message,
+    parse_name_addr,
+    parse_uri,
+    parse_via,
+    serialize,
+)
+from sipline.sip.registrar import (
+    Binding,
+    RegisterError,
+    RegisterPolicy,
+    RegisterResult,
+    RegisterSuccess,
+    aor_user,
+    process_register,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "MAX_MESSAGE_SIZE",
+    "PING",
+    "PONG",
+    "Binding",
+    "DigestCredentials",
+    "Headers",
+    "NameAddr",
+    "NonceManager",
+    "NonceStatus",
+    "RegisterError",
+    "RegisterPolicy",
+    "RegisterResult",
+    "RegisterSuccess",
+    "SipParseError",
+    "SipRequest",
+    "SipResponse",
+    "SipUri",
+    "StreamFramer",
+    "Via",
+    "aor_user",
+    "challenge_headers",
+    "compute_ha1",
+    "generate_branch",
+    "generate_tag",
+    "make_response",
+    "parse_authorization",
+    "parse_message",
+    "parse_name_addr",
+    "parse_uri",
+    "parse_via",
+    "process_register",
+    "serialize",
+    "uris_equal",
+    "verify",
+]

@@ -1,0 +1,229 @@
+"""HTTP Digest for SIP (RFC 3261 §22, RFC 7616, RFC 8760): challenges, nonces, response checks.
+
+Like Kamailio's `auth` module this knows nothing about where credentials live: the caller looks up
+the HA1 for (username, realm, algorithm) and hands it to `verify`. Typical glue:
+
+    creds = parse_authorization(value)            # None: not Digest / unparseable -> challenge
+    creds.realm == realm                          # else challenge
+    nonces.check(creds.nonce, realm)              # STALE -> challenge(stale=True), INVALID -> challenge
+    ha1 = lookup(creds.username, creds.algorithm)
+    verify(creds, ha1, request.method) and (creds.nc is None or nonces.accept_nc(creds.nonce, int(creds.nc, 16)))
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipline.sip.headers import quote
+
+# Preference order for challenges: SHA-256 first so that capable clients pick it (RFC 8760 §2.4).
+ALGORITHMS = ("SHA-256", "MD5")
+
+_HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256"}  # RFC name -> hashlib name
+_CANONICAL_ALGORITHMS = {name.upper(): name for name in ("MD5", "SHA-256", "MD5-sess", "SHA-256-sess")}
+
+
+def _h(algorithm: str, text: str) -> str:
+    return hashlib.new(_HASHES[algorithm], text.encode("utf-8")).hexdigest()
+
+
+def compute_ha1(username: str, realm: str, password: str, algorithm: str) -> str:
+    """H(username:realm:password) in lowercase hex; what a credential store keeps per algorithm."""
+    if algorithm not in _HASHES:
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    return _h(algorithm, f"{username}:{realm}:{password}")
+
+
+@dataclass(frozen=True)
+class DigestCredentials:
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str = "MD5"
+    qop: str | None = None
+    nc: str | None = None
+    cnonce: str | None = None
+    opaque: str | None = None
+    userhash: bool = False
+
+
+_AUTH_PARAM_RE = re.compile(
+    r'\s*(?P<name>[A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^\s,"]+))\s*(?:,|$)',
+    re.S,
+)
+_NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded base64url
+
+
+def parse_authorization(value: str) -> DigestCredentials | None:
+    """Authorization / Proxy-Authorization value; None for other schemes or anything malformed."""
+    if not isinstance(value, str):
+        return None
+    scheme = re.match(r"(\S+)\s+(.*)", value.strip(), re.S)
+    if scheme is None or scheme[1].lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    position = 0
+    rest = scheme[2].strip()
+    while position < len(rest):
+        match = _AUTH_PARAM_RE.match(rest, position)
+        if match is None or match.end() == position:
+            return None
+        name = match["name"].lower()
+        if name in params:
+            return None  # a repeated parameter makes the response ambiguous
+        if match["quoted"] is not None:
+            params[name] = re.sub(r"\\(.)", r"\1", match["quoted"], flags=re.S)
+        else:
+            params[name] = match["token"]
+        position = match.end()
+    required = ("username", "realm", "nonce", "uri", "response")
+    if any(name not in params for name in required):
+        return None
+    qop, nc, cnonce = params.get("qop"), params.get("nc"), params.get("cnonce")
+    if qop is not None and (nc is None or cnonce is None or not _NC_RE.fullmatch(nc)):
+        return None
+    algorithm = params.get("algorithm", "MD5")
+    return DigestCredentials(
+        username=params["username"],
+        realm=params["realm"],
+        nonce=params["nonce"],
+        uri=params["uri"],
+        response=params["response"],
+        algorithm=_CANONICAL_ALGORITHMS.get(algorithm.upper(), algorithm),
+        qop=qop,
+        nc=nc,
+        cnonce=cnonce,
+        opaque=params.get("opaque"),
+        userhash=params.get("userhash", "false").lower() == "true",
+    )
+
+
+def verify(creds: DigestCredentials, ha1: str, method: str) -> bool:
+    """Recompute the expected response from HA1 and compare in constant time.
+
+    -sess algorithms are refused: they need a per-session HA1 that no SIP client we target uses.
+    """
+    algorithm = creds.algorithm
+    if algorithm not in _HASHES:
+        return False
+    ha2 = _h(algorithm, f"{method}:{creds.uri}")
+    ha1 = ha1.lower()
+    if creds.qop is None:
+        expected = _h(algorithm, f"{ha1}:{creds.nonce}:{ha2}")  # RFC 2617 legacy, no qop
+    elif creds.qop.lower() == "auth" and creds.nc is not None and creds.cnonce is not None:
+        expected = _h(algorithm, f"{ha1}:{creds.nonce}:{creds.nc}:{creds.cnonce}:{creds.qop}:{ha2}")
+    else:
+        return False  # auth-int would need the body; we never offer it
+    return hmac.compare_digest(expected.encode("ascii"), creds.response.lower().encode("utf-8"))
+
+
+class NonceStatus(enum.Enum):
+    VALID = "valid"
+    STALE = "stale"
+    INVALID = "invalid"
+
+
+class NonceManager:
+    """Stateless nonces: base64url(timestamp || random || HMAC(secret, timestamp||random||realm)[:16]).
+
+    Any node holding the same secret can check a nonce another node issued; only the nc replay
+    window below is local memory, which bounds replays per node.
+    """
+
+    _SKEW = 5.0  # seconds a nonce timestamp may run ahead of our clock (clock drift between nodes)
+
+    def __init__(
+        self,
+        secret: bytes,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 100_000,
+    ) -> None:
+        if not secret:
+            raise ValueError("nonce secret must not be empty")
+        self._secret = secret
+        self.ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._last_nc: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def _mac(self, stamp_and_random: bytes, realm: str) -> bytes:
+        message = stamp_and_random + realm.lower().encode("utf-8")
+        return hmac.new(self._secret, message, hashlib.sha256).digest()[:16]
+
+    def issue(self, realm: str) -> str:
+        stamp = int(self._clock()).to_bytes(8, "big")
+        head = stamp + secrets.token_bytes(8)
+        return base64.urlsafe_b64encode(head + self._mac(head, realm)).rstrip(b"=").decode("ascii")
+
+    def _timestamp(self, nonce: str, realm: str) -> int | None:
+        """Issue time of a nonce we minted for this realm, else None."""
+        if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=")
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) != 32 or not hmac.compare_digest(raw[16:], self._mac(raw[:16], realm)):
+            return None
+        return int.from_bytes(raw[:8], "big")
+
+    def check(self, nonce: str, realm: str) -> NonceStatus:
+        issued = self._timestamp(nonce, realm)
+        now = self._clock()
+        if issued is None or issued > now + self._SKEW:
+            return NonceStatus.INVALID
+        if now - issued > self.ttl:
+            return NonceStatus.STALE
+        return NonceStatus.VALID
+
+    def accept_nc(self, nonce: str, nc: int) -> bool:
+        """Refuse a nonce-count not strictly above the last one accepted for that nonce (replay)."""
+        if nc < 1:
+            return False
+        now = self._clock()
+        while self._last_nc:
+            oldest = next(iter(self._last_nc.values()))
+            if oldest[1] > now:
+                break
+            self._last_nc.popitem(last=False)
+        entry = self._last_nc.get(nonce)
+        if entry is not None and nc <= entry[0]:
+            return False
+        expires = entry[1] if entry is not None else self._expiry(nonce, now)
+        self._last_nc[nonce] = (nc, expires)
+        while len(self._last_nc) > self._max_entries:
+            self._last_nc.popitem(last=False)
+        return True
+
+    def _expiry(self, nonce: str, now: float) -> float:
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=")
+            issued = int.from_bytes(raw[:8], "big") if len(raw) == 32 else now
+        except (binascii.Error, ValueError):
+            issued = now
+        # Keep the entry a little past the nonce's own expiry so a just-stale nonce cannot replay.
+        return min(issued, now) + self.ttl + self._SKEW
+
+
+def challenge_headers(nonces: NonceManager, realm: str, *, stale: bool = False) -> list[str]:
+    """WWW-Authenticate values, SHA-256 first then MD5 (RFC 8760 §2.4), sharing one nonce."""
+    nonce = nonces.issue(realm)
+    suffix = ", stale=true" if stale else ""
+    return [
+        f'Digest realm={quote(realm)}, nonce="{nonce}", algorithm={algorithm}, qop="auth"{suffix}'
+        for algorithm in ALGORITHMS
+    ]

@@ -1,0 +1,95 @@
+"""Basic auth with project_id:token, scopes, and the headers every response carries."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from sipline.store import tokens
+from tests.conftest import Project, basic, new_project
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer abc",
+        "Basic",
+        "Basic !!!notbase64",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b"not-a-uuid:token").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
+    ],
+)
+async def test_missing_or_malformed_credentials_are_401_with_basic_challenge(client, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    r = await client.get("/api/relay/rest/endpoints/sip", headers=headers)
+    assert r.status_code == 401
+    assert r.json() == {"error": "Unauthorized"}
+    assert r.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_wrong_token_is_401(project: Project, client) -> None:
+    r = await client.get("/api/relay/rest/endpoints/sip", headers=basic(project.id, project.token + "x"))
+    assert r.status_code == 401
+
+
+async def test_a_token_only_works_for_its_own_project(project: Project, runtime, client) -> None:
+    other = await new_project(runtime, client)
+    r = await client.get("/api/relay/rest/endpoints/sip", headers=basic(other.id, project.token))
+    assert r.status_code == 401
+
+
+async def test_token_without_voice_scope_is_403(runtime, client) -> None:
+    project = await new_project(runtime, client, scopes=["messaging"])
+    r = await project.request("GET", "/endpoints/sip")
+    assert r.status_code == 403
+    assert "voice" in r.json()["errors"][0]["detail"]
+
+
+async def test_revoked_token_is_401(project: Project, runtime) -> None:
+    assert (await project.request("GET", "/sip_profile")).status_code == 200
+    async with runtime.db.write() as conn:
+        assert await tokens.revoke(conn, project.token)
+    assert (await project.request("GET", "/sip_profile")).status_code == 401
+
+
+async def test_tokens_are_stored_only_as_hashes(project: Project, runtime) -> None:
+    import sqlalchemy as sa
+
+    async with runtime.db.read() as conn:
+        stored = (await conn.execute(sa.text("SELECT token_hash FROM api_tokens"))).scalars().all()
+    assert project.token not in stored
+    assert all(len(h) == 64 for h in stored)
+
+
+async def test_every_response_carries_a_request_id(project: Project, client) -> None:
+    ok = await project.request("GET", "/endpoints/sip")
+    denied = await client.get("/api/relay/rest/endpoints/sip")
+    missing = await client.get("/no/such/path")
+    for r in (ok, denied, missing):
+        assert len(r.headers["x-request-id"]) >= 16
+    echoed = await project.request("GET", "/sip_profile", headers={"X-Request-Id": "trace-123"})
+    assert echoed.headers["x-request-id"] == "trace-123"
+
+
+async def test_unknown_paths_are_404_and_wrong_methods_405(project: Project, client) -> None:
+    assert (await client.get("/nope")).json() == {"error": "Not Found"}
+    r = await project.request("POST", "/sip_profile", json={})
+    assert r.status_code == 405
+
+
+async def test_healthz_reports_the_database(client) -> None:
+    r = await client.get("/healthz")
+    assert r.status_code == 200 and r.json()["database"] == "ok"
+
+
+async def test_openapi_document_describes_signalwire_paths_and_bodies(client) -> None:
+    doc = (await client.get("/schema/openapi.json")).json()
+    paths = doc["paths"]
+    assert {"get", "post"} <= set(paths["/api/relay/rest/endpoints/sip"])
+    assert {"get", "put", "patch", "delete"} <= set(paths["/api/relay/rest/endpoints/sip/{id}"])
+    create_body = paths["/api/relay/rest/endpoints/sip"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(create_body["schema"]["required"]) == {"username", "password"}
+    assert (await client.get("/schema")).status_code == 200
