@@ -13,8 +13,8 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy.engine import make_url
 
 from sipline.api.app import create_app
@@ -113,11 +113,11 @@ class Project:
         self.token = token
         self.auth = basic(self.id, token)
 
-    async def request(self, method: str, path: str, **kwargs):  # noqa: ANN201
+    async def request(self, method: str, path: str, **kwargs):
         headers = {**self.auth, **kwargs.pop("headers", {})}
         return await self.client.request(method, "/api/relay/rest" + path, headers=headers, **kwargs)
 
-    async def create(self, **fields):  # noqa: ANN201
+    async def create(self, **fields):
         body = {"username": f"u{uuid.uuid4().hex[:10]}", "password": "s3cret-pass", **fields}
         response = await self.request("POST", "/endpoints/sip", json=body)
         assert response.status_code == 201, response.text
