@@ -64,26 +64,7 @@ CALL_FIELDS = tuple(name for name in RULES if name.startswith("call_"))
 
 def parse_patch(raw: Mapping[str, Any], *, creating: bool) -> tuple[dict[str, Any], list[Problem]]:
     """Clean the fields a client sent. Returns the patch and every problem found, not just the first."""
-    patch: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for name, value in raw.items():
-        if name in READ_ONLY:
-            continue
-        rule = RULES.get(name)
-        if rule is None:
-            problems.append(
-                Problem(
-                    name[:64],
-                    f"{name[:64]} is not a known attribute",
-                    "Unknown Attribute",
-                    "unknown_parameter",
-                )
-            )
-            continue
-        try:
-            patch[name] = rule(value)
-        except f.FieldError as exc:
-            problems.append(Problem(name, f"{name} {exc.detail}"))
+    patch, problems = f.clean(raw, RULES, READ_ONLY)
     if creating:
         for name in REQUIRED_ON_CREATE:
             if name not in raw:

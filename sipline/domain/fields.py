@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+from .errors import Problem
 
 Rule = Callable[[Any], Any]
 
@@ -162,3 +164,26 @@ def list_of(choices: Sequence[str]) -> Rule:
         return out
 
     return rule
+
+
+def clean(
+    raw: Mapping[str, Any], rules: Mapping[str, Rule], read_only: Collection[str]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Apply each sent field's rule. Returns the clean values and every problem, not just the first."""
+    out: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, value in raw.items():
+        if name in read_only:
+            continue
+        rule = rules.get(name)
+        if rule is None:
+            shown = name[:64]
+            problems.append(
+                Problem(shown, f"{shown} is not a known attribute", "Unknown Attribute", "unknown_parameter")
+            )
+            continue
+        try:
+            out[name] = rule(value)
+        except FieldError as exc:
+            problems.append(Problem(name, f"{name} {exc.detail}"))
+    return out, problems

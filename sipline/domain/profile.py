@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import fields as f
-from .errors import Problem, ValidationFailed
+from .errors import ValidationFailed
 from .values import CIPHERS, CODECS, PROFILE_ENCRYPTION
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -44,29 +44,10 @@ READ_ONLY = frozenset({"domain"})
 
 def change(current: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
     """The profile after a PUT (fields not sent stay), or ValidationFailed with every problem."""
-    out = dict(current)
-    problems: list[Problem] = []
-    for name, value in raw.items():
-        if name in READ_ONLY:
-            continue
-        rule = RULES.get(name)
-        if rule is None:
-            problems.append(
-                Problem(
-                    name[:64],
-                    f"{name[:64]} is not a known attribute",
-                    "Unknown Attribute",
-                    "unknown_parameter",
-                )
-            )
-            continue
-        try:
-            out[name] = rule(value)
-        except f.FieldError as exc:
-            problems.append(Problem(name, f"{name} {exc.detail}"))
+    changes, problems = f.clean(raw, RULES, READ_ONLY)
     if problems:
         raise ValidationFailed(problems)
-    return out
+    return {**current, **changes}
 
 
 def sip_domain(domain_identifier: str, base_domain: str) -> str:
