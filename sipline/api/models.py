@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+from litestar.openapi import ResponseSpec
 from msgspec import UNSET, UnsetType
 
 Encryption = Literal["default", "required", "optional"]
@@ -148,3 +149,17 @@ class ValidationErrorBody(msgspec.Struct):
 
 class SimpleError(msgspec.Struct):
     error: str
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The documented error responses of an operation, in SignalWire's shapes."""
+    specs = {
+        400: ResponseSpec(ValidationErrorBody, description="Malformed body", generate_examples=False),
+        401: ResponseSpec(SimpleError, description="Missing or wrong credentials", generate_examples=False),
+        403: ResponseSpec(ValidationErrorBody, description="The token lacks the voice scope", generate_examples=False),
+        404: ResponseSpec(SimpleError, description="No such endpoint in this project", generate_examples=False),
+        413: ResponseSpec(ValidationErrorBody, description="Body over 64 KiB", generate_examples=False),
+        415: ResponseSpec(ValidationErrorBody, description="Unsupported content type", generate_examples=False),
+        422: ResponseSpec(ValidationErrorBody, description="Validation failed", generate_examples=False),
+    }
+    return {status: specs[status] for status in statuses}

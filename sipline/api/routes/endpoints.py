@@ -63,7 +63,12 @@ def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[P
     return record, patch
 
 
-@get("/", operation_id="list_sip_endpoints", summary="List SIP endpoints")
+@get(
+    "/",
+    operation_id="list_sip_endpoints",
+    summary="List SIP endpoints",
+    responses=models.error_responses(401, 403, 422),
+)
 async def list_endpoints(
     request: Request[Any, Any, Any],
     runtime: NamedDependency[Runtime],
@@ -115,6 +120,7 @@ async def list_endpoints(
     operation_id="create_sip_endpoint",
     summary="Create SIP endpoint",
     operation_class=documented_body(models.CreateSipEndpointRequest),
+    responses=models.error_responses(400, 401, 403, 413, 415, 422),
 )
 async def create_endpoint(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
@@ -128,7 +134,12 @@ async def create_endpoint(
     return _shape(record, profile)
 
 
-@get("/{id:str}", operation_id="retrieve_sip_endpoint", summary="Get SIP endpoint")
+@get(
+    "/{id:str}",
+    operation_id="retrieve_sip_endpoint",
+    summary="Get SIP endpoint",
+    responses=models.error_responses(401, 403, 404),
+)
 async def get_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
@@ -148,6 +159,7 @@ async def get_endpoint(
     operation_id=lambda _handler, method, _path: "update_sip_endpoint" if method == "PUT" else "patch_sip_endpoint",
     summary="Update SIP endpoint",
     operation_class=documented_body(models.UpdateSipEndpointRequest),
+    responses=models.error_responses(400, 401, 403, 404, 413, 415, 422),
 )
 async def update_endpoint(
     id: FromPath[str],
@@ -175,7 +187,13 @@ async def update_endpoint(
     return _shape(record, profile)
 
 
-@delete("/{id:str}", status_code=204, operation_id="delete_sip_endpoint", summary="Delete SIP endpoint")
+@delete(
+    "/{id:str}",
+    status_code=204,
+    operation_id="delete_sip_endpoint",
+    summary="Delete SIP endpoint",
+    responses=models.error_responses(401, 403, 404),
+)
 async def delete_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> None:

@@ -24,7 +24,13 @@ def _shape(project: dict[str, Any], runtime: NamedDependency[Runtime]) -> models
     return msgspec.convert(rules.view(project, runtime.settings.sip_domain), models.SipProfile)
 
 
-@get(PATH, operation_id="retrieve_sip_profile", summary="Get SIP profile", tags=["SIP Profile"])
+@get(
+    PATH,
+    operation_id="retrieve_sip_profile",
+    summary="Get SIP profile",
+    tags=["SIP Profile"],
+    responses=models.error_responses(401, 403),
+)
 async def get_profile(runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]) -> models.SipProfile:
     async with runtime.db.read() as conn:
         project = await projects.get(conn, principal.project_id)
@@ -40,6 +46,7 @@ async def get_profile(runtime: NamedDependency[Runtime], principal: NamedDepende
     summary="Update SIP profile",
     tags=["SIP Profile"],
     operation_class=documented_body(models.UpdateSipProfileRequest),
+    responses=models.error_responses(400, 401, 403, 413, 415, 422),
 )
 async def update_profile(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
