@@ -60,9 +60,10 @@ async def replace(
     endpoint_id: str,
     bindings: Iterable[Binding],
     origin: Origin,
-    previous: Iterable[StoredBinding],
+    previous: list[StoredBinding],
 ) -> None:
-    """Make `bindings` the endpoint's complete set; expired rows go with the old set.
+    """Make `bindings` the endpoint's complete set; `previous` is every stored row (expired ones
+    too, which go with the old set), as read under the lock.
 
     A binding the request did not touch keeps the origin it was registered from; the caller holds
     the endpoint row lock (see `sipline.store.db`), so no other writer interleaves.
@@ -85,7 +86,8 @@ async def replace(
         for b in bindings
         for o in (kept.get(b, origin),)
     ]
-    await conn.execute(_B.delete().where(_B.c.endpoint_id == endpoint_id))
+    if previous:
+        await conn.execute(_B.delete().where(_B.c.endpoint_id == endpoint_id))
     if rows:
         await conn.execute(_B.insert(), rows)
 

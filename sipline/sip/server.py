@@ -1,0 +1,145 @@
+"""The SIP server of `sipline serve`: UDP, TCP and TLS listeners around one `SipService`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from typing import Any
+
+from sipline.runtime import Runtime
+from sipline.server import StartupError, bind_tcp
+from sipline.store import bindings
+
+from .digest import ALGORITHMS
+from .service import SipService
+from .transport.stream import StreamProtocol
+from .transport.tls import ensure_certificate, server_context
+from .transport.udp import UdpProtocol
+
+log = logging.getLogger("sipline.sip")
+
+PURGE_INTERVAL = 60.0
+UDP_RECEIVE_BUFFER = 4 << 20
+
+
+class SipServer:
+    def __init__(self, runtime: Runtime, *, idle_timeout: float = 30.0, service: SipService | None = None) -> None:
+        self.runtime = runtime
+        self.idle_timeout = idle_timeout
+        self.service = service or SipService(
+            runtime, algorithms=digest_algorithms(runtime.settings.sip_digest_algorithms)
+        )
+        self.ports: dict[str, int] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_protocol: UdpProtocol | None = None
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[StreamProtocol] = set()
+        self._purge: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.runtime.settings
+        context = self._tls_context()
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self.service), local_addr=(s.sip_host, s.sip_udp_port)
+                )
+            except OSError as exc:
+                reason = exc.strerror or exc
+                raise StartupError(f"cannot listen on udp:{s.sip_host}:{s.sip_udp_port}: {reason}") from None
+            udp_socket = self._udp.get_extra_info("socket")
+            with contextlib.suppress(OSError):  # a deeper queue rides out bursts; the kernel caps it
+                udp_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            self.ports["udp"] = udp_socket.getsockname()[1]
+            for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
+                try:
+                    sock = bind_tcp(s.sip_host, port)
+                except StartupError as exc:
+                    raise StartupError(f"SIP {name}: {exc}") from None
+                server = await loop.create_server(
+                    lambda name=name: StreamProtocol(  # type: ignore[misc]
+                        self.service, name, self._connections, idle_timeout=self.idle_timeout
+                    ),
+                    sock=sock,
+                    ssl=tls,
+                    ssl_handshake_timeout=10.0 if tls else None,
+                )
+                self._servers.append(server)
+                self.ports[name] = sock.getsockname()[1]
+        except BaseException:
+            await self.stop()
+            raise
+        listening = " ".join(f"{name}:{s.sip_host}:{port}" for name, port in self.ports.items())
+        print(f"sipline: SIP on {listening}", flush=True)
+        log.info("SIP on %s", listening)
+        self._purge = asyncio.create_task(self._purge_expired())
+
+    def _tls_context(self) -> ssl.SSLContext:
+        s = self.runtime.settings
+        if s.tls_cert or s.tls_key:
+            if not (s.tls_cert and s.tls_key):
+                raise StartupError("SIPLINE_TLS_CERT and SIPLINE_TLS_KEY must be given together")
+            cert, key = s.tls_cert, s.tls_key
+        else:
+            try:
+                cert, key, created = ensure_certificate(s.data_dir, s.sip_host, s.sip_domain)
+            except OSError as exc:
+                raise StartupError(f"cannot write a TLS certificate into {s.data_dir}: {exc.strerror or exc}") from None
+            if created:
+                print(f"sipline: generated a self-signed TLS certificate for SIP: {cert.resolve()}", flush=True)
+            log.info("SIP TLS certificate %s", cert.resolve())
+        try:
+            return server_context(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"cannot load TLS certificate {cert} / key {key}: {exc}") from None
+
+    async def _purge_expired(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL)
+            try:
+                async with self.runtime.db.write() as conn:
+                    removed = await bindings.purge_expired(conn, time.time())
+                if removed:
+                    log.debug("purged %d expired SIP bindings", removed)
+            except Exception as exc:  # the store may be briefly away; the next round retries
+                log.warning("purging expired SIP bindings failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._purge is not None:
+            self._purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge
+            self._purge = None
+        for server in self._servers:
+            server.close()
+        for connection in list(self._connections):
+            connection.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+        self._servers.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._udp_protocol is not None:
+            await self._udp_protocol.drain()
+            self._udp_protocol = None
+
+
+def digest_algorithms(setting: str) -> tuple[str, ...]:
+    """SIPLINE_SIP_DIGEST_ALGORITHMS, e.g. "SHA-256,MD5"; StartupError names what is wrong."""
+    chosen = tuple(a.strip().upper().replace("SHA256", "SHA-256") for a in setting.split(",") if a.strip())
+    if not chosen or any(a not in ALGORITHMS for a in chosen) or len(set(chosen)) != len(chosen):
+        raise StartupError(f"SIPLINE_SIP_DIGEST_ALGORITHMS must list some of {', '.join(ALGORITHMS)}: {setting!r}")
+    return chosen
+
+
+def registration_routes() -> list[Any]:
+    from sipline.api.routes.registrations import list_registrations
+
+    return [list_registrations]

@@ -1,0 +1,69 @@
+"""SIP over UDP: one datagram, one message; the answer goes where the stamped top Via says."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sipline.sip.service import Incoming, Reply, SipService
+from sipline.sip.transport.routing import udp_reply_address
+
+log = logging.getLogger("sipline.sip.udp")
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, service: SipService, max_in_flight: int = 1024) -> None:
+        self.service = service
+        self.max_in_flight = max_in_flight
+        self.transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        source = (addr[0], addr[1])
+        try:
+            # Parsing is synchronous so that garbage costs no task and cannot queue ahead of others.
+            prepared = self.service.prepare(data, "udp", source)
+        except Exception:
+            log.debug("dropped a datagram from %s:%s", *source, exc_info=True)
+            return
+        if prepared is None:
+            return
+        if isinstance(prepared, Reply):
+            self._send(prepared, source)
+            return
+        if len(self._tasks) >= self.max_in_flight:
+            # Overloaded: drop; UDP clients retransmit, and what is in flight finishes first.
+            log.debug("dropped a request from %s:%s: %d in flight", *source, len(self._tasks))
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(prepared, source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, incoming: Incoming, source: tuple[str, int]) -> None:
+        try:
+            reply = await self.service.answer(incoming, "udp", source)
+        except Exception:
+            log.debug("failed to answer %s:%s", *source, exc_info=True)
+            return
+        if reply is not None:
+            self._send(reply, source)
+
+    def _send(self, reply: Reply, source: tuple[str, int]) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self.transport.sendto(reply.data, udp_reply_address(reply.via, source))
+        except OSError:
+            log.debug("cannot send to %s:%s", *source, exc_info=True)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a client that went away: nothing to do.
+        log.debug("UDP error: %s", exc)
+
+    async def drain(self) -> None:
+        """Wait for the requests being answered (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)

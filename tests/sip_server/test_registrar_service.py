@@ -1,0 +1,285 @@
+"""REGISTER through the service glue: digest against the endpoint's own credentials, bindings in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import httpx
+
+from sipline.runtime import Runtime
+from sipline.sip.message import SipResponse, parse_message
+from sipline.sip.service import SipService
+from sipline.store import bindings
+from tests.conftest import Project, new_project
+from tests.sip_server.conftest import Clock
+from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
+
+
+async def _setup(
+    runtime: Runtime, client: httpx.AsyncClient, service: SipService, **fields: object
+) -> tuple[Project, dict, Phone]:
+    project = await new_project(runtime, client)
+    endpoint = await project.create(**fields)
+    domain = (await project.request("GET", "/sip_profile")).json()["domain"]
+    phone = Phone(service, domain, endpoint["username"], str(fields.get("password", "s3cret-pass")))
+    return project, endpoint, phone
+
+
+async def _registrations(project: Project, endpoint_id: str) -> list[dict]:
+    response = await project.request("GET", f"/endpoints/sip/{endpoint_id}/registrations")
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+async def test_unauthenticated_register_is_challenged_with_sha256_first_then_md5(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    response = await phone.send(phone.register_bytes())
+    assert response.status == 401
+    offered = challenges(response)
+    assert [c["algorithm"] for c in offered] == ["SHA-256", "MD5"]
+    assert {c["realm"] for c in offered} == {phone.domain}
+    assert offered[0]["nonce"] == offered[1]["nonce"]
+    assert all(c["qop"] == "auth" for c in offered)
+
+
+async def test_right_password_registers_and_registrations_route_lists_the_binding(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    response = await phone.register()
+    assert response.status == 200, response.reason
+    assert response.headers.get("Contact").startswith(f"<{phone.contact_uri}>;expires=")
+    [registration] = await _registrations(project, endpoint["id"])
+    assert registration["contact"] == phone.contact_uri
+    assert registration["transport"] == "udp"
+    assert (registration["source_address"], registration["source_port"]) == phone.source
+    assert registration["user_agent"] == "test-phone/1.0"
+    assert registration["expires_at"].endswith("Z") and registration["registered_at"].endswith("Z")
+
+
+async def test_sha256_digest_is_accepted_too(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    assert (await phone.register(algorithm="SHA-256")).status == 200
+    assert len(await _registrations(project, endpoint["id"])) == 1
+
+
+async def test_wrong_password_gets_a_fresh_challenge_and_binds_nothing(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    response = await phone.register(password="not-the-password")
+    assert response.status == 401
+    assert [c["algorithm"] for c in challenges(response)] == ["SHA-256", "MD5"]
+    assert await _registrations(project, endpoint["id"]) == []
+
+
+async def test_unknown_username_is_challenged_like_a_wrong_password(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    assert (await phone.register(username="nobody-here")).status == 401
+
+
+async def test_expired_nonce_with_right_password_gets_stale_challenge(runtime, sip_client, service, clock: Clock):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    challenge = await phone.challenge()
+    clock.advance(service.nonces.ttl + 10)
+    auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}")
+    response = await phone.send(phone.register_bytes(authorization=auth))
+    assert response.status == 401
+    assert all("stale=true" in v for v in response.headers.get_all("WWW-Authenticate"))
+
+
+async def test_replayed_nonce_count_is_refused(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    challenge = await phone.challenge()
+    auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}", nc=1)
+    assert (await phone.send(phone.register_bytes(authorization=auth))).status == 200
+    # Same nonce, same nc, new transaction: a captured request played again.
+    assert (await phone.send(phone.register_bytes(authorization=auth))).status == 401
+    next_auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}", nc=2)
+    assert (await phone.send(phone.register_bytes(authorization=next_auth))).status == 200
+
+
+async def test_registering_someone_elses_aor_is_forbidden(runtime, sip_client, service):
+    project, _, phone = await _setup(runtime, sip_client, service)
+    other = await project.create()
+    response = await phone.register(to_user=other["username"])
+    assert response.status == 403
+    assert "To user" in response.reason
+
+
+async def test_unknown_domain_gets_404(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    phone.domain = "no-such-project.sip.localhost"
+    assert (await phone.send(phone.register_bytes())).status == 404
+    phone.domain = "example.com"
+    assert (await phone.send(phone.register_bytes())).status == 404
+
+
+async def test_encryption_required_refuses_udp_with_a_reason_and_admits_tls(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service, encryption="required")
+    response = await phone.register()
+    assert response.status == 403
+    assert "Encryption Required" in response.reason and "TLS" in response.reason
+    phone.transport = "tls"
+    assert (await phone.register()).status == 200
+    [registration] = await _registrations(project, endpoint["id"])
+    assert registration["transport"] == "tls"
+
+
+async def test_profile_default_encryption_applies_to_endpoints_left_on_default(runtime, sip_client, service):
+    project, _, phone = await _setup(runtime, sip_client, service)
+    response = await project.request("PUT", "/sip_profile", json={"default_encryption": "required"})
+    assert response.status_code == 201, response.text
+    assert (await phone.register()).status == 403
+    optional = await project.create(encryption="optional")
+    phone.username = optional["username"]
+    assert (await phone.register()).status == 200
+
+
+async def test_password_change_refuses_the_old_password(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    assert (await phone.register()).status == 200
+    response = await project.request("PUT", f"/endpoints/sip/{endpoint['id']}", json={"password": "brand-new-pass"})
+    assert response.status_code == 201
+    assert (await phone.register()).status == 401
+    assert (await phone.register(password="brand-new-pass")).status == 200
+
+
+async def test_deleting_an_endpoint_removes_its_bindings_and_refuses_its_registers(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    assert (await phone.register()).status == 200
+    async with runtime.db.read() as conn:
+        assert len(await bindings.list_for_endpoint(conn, endpoint["id"])) == 1
+    assert (await project.request("DELETE", f"/endpoints/sip/{endpoint['id']}")).status_code == 204
+    async with runtime.db.read() as conn:
+        assert await bindings.list_for_endpoint(conn, endpoint["id"]) == []
+    assert (await phone.register()).status == 401
+    assert (await project.request("GET", f"/endpoints/sip/{endpoint['id']}/registrations")).status_code == 404
+
+
+async def test_unregister_with_expires_zero_removes_the_binding(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    assert (await phone.register()).status == 200
+    assert (await phone.register(expires=0)).status == 200
+    assert await _registrations(project, endpoint["id"]) == []
+
+
+async def test_too_short_expiry_gets_423_with_min_expires(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    response = await phone.register(expires=5)
+    assert response.status == 423
+    assert response.headers.get("Min-Expires") == str(service.policy.min_expires)
+
+
+async def test_expired_bindings_are_not_listed_and_are_purged(runtime, sip_client, service, clock: Clock):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    clock.advance(-120)  # registered two minutes ago for one minute: expired by now
+    assert (await phone.register(expires=60)).status == 200
+    assert await _registrations(project, endpoint["id"]) == []
+    async with runtime.db.write() as conn:
+        assert await bindings.purge_expired(conn, time.time()) >= 1
+        assert await bindings.list_for_endpoint(conn, endpoint["id"]) == []
+
+
+async def test_registrations_route_hides_other_projects_endpoints(runtime, sip_client, service):
+    _, endpoint, _ = await _setup(runtime, sip_client, service)
+    stranger = await new_project(runtime, sip_client)
+    assert (await stranger.request("GET", f"/endpoints/sip/{endpoint['id']}/registrations")).status_code == 404
+    assert (await stranger.request("GET", "/endpoints/sip/not-a-uuid/registrations")).status_code == 404
+    response = await sip_client.get(f"/api/relay/rest/endpoints/sip/{endpoint['id']}/registrations")
+    assert response.status_code == 401
+
+
+async def test_concurrent_registers_of_one_endpoint_keep_every_contact(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    phones = [
+        Phone(service, phone.domain, phone.username, phone.password, source=("127.0.0.1", 41000 + i)) for i in range(8)
+    ]
+    results = await asyncio.gather(*(p.register() for p in phones))
+    assert [r.status for r in results] == [200] * 8
+    contacts = {r["contact"] for r in await _registrations(project, endpoint["id"])}
+    assert contacts == {p.contact_uri for p in phones}
+
+
+async def test_repeated_failures_from_one_address_are_throttled_for_that_address_only(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    phone.source = ("127.0.0.9", 40000)
+    for _ in range(service.throttle.limit + 1):
+        assert (await phone.register(password="guess")).status == 401
+    response = await phone.send(phone.register_bytes())
+    assert response.status == 403
+    assert "failed authentications" in response.reason
+    # The right password does not help while blocked...
+    challenge_or_block = await phone.send(phone.register_bytes())
+    assert challenge_or_block.status == 403
+    # ...and another address is not affected.
+    phone.source = ("127.0.0.10", 40000)
+    assert (await phone.register()).status == 200
+
+
+async def test_options_is_answered_200_with_allow(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    for uri in (f"sip:{phone.domain}", "sip:127.0.0.1"):
+        data = phone.register_bytes(request_uri=uri).replace(b"REGISTER", b"OPTIONS")
+        response = await phone.send(data)
+        assert response.status == 200
+        assert response.headers.get_all("Allow") == ["REGISTER", "OPTIONS"]
+
+
+async def test_other_methods_get_405_with_allow(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    for method in (b"INVITE", b"SUBSCRIBE", b"MESSAGE"):
+        response = await phone.send(phone.register_bytes().replace(b"REGISTER", method))
+        assert response.status == 405
+        assert response.headers.get_all("Allow") == ["REGISTER", "OPTIONS"]
+
+
+async def test_ack_and_responses_are_never_answered(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    assert await service.receive(phone.register_bytes().replace(b"REGISTER", b"ACK"), "udp", phone.source) is None
+    response = b"SIP/2.0 200 OK\r\n" + phone.register_bytes().split(b"\r\n", 1)[1]
+    assert await service.receive(response, "udp", phone.source) is None
+
+
+async def test_malformed_request_with_routable_headers_gets_400_and_noise_is_dropped(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    broken = phone.register_bytes().replace(b"Max-Forwards: 70", b"Max-Forwards: lots")
+    response = await phone.send(broken)
+    assert response.status == 400
+    assert "Max-Forwards" in response.headers.get("Warning")
+    # The answer echoes what it can, even a CSeq it could not parse.
+    reply = await service.receive(phone.register_bytes().replace(b"CSeq: 2 ", b"CSeq: two "), "udp", phone.source)
+    assert reply is not None and reply.data.startswith(b"SIP/2.0 400 ")
+    for noise in (b"", b"\x00\xff" * 100, b"hello", b"REGISTER sip:x SIP/2.0\r\n\r\n", b"\r\n\r\n"):
+        assert await service.receive(noise, "udp", phone.source) is None
+
+
+async def test_response_via_carries_received_and_rport_of_the_source(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    data = phone.register_bytes().replace(b"Via: SIP/2.0/UDP 127.0.0.1:40000", b"Via: SIP/2.0/UDP 10.9.9.9:5060")
+    reply = await service.receive(data, "udp", ("127.0.0.1", 40123))
+    assert reply is not None
+    response = parse_message(reply.data)
+    assert isinstance(response, SipResponse)
+    via = response.headers.get("Via")
+    assert ";rport=40123" in via and ";received=127.0.0.1" in via
+
+
+async def test_udp_retransmission_gets_the_same_answer_without_a_second_registration(runtime, sip_client, service):
+    project, endpoint, phone = await _setup(runtime, sip_client, service)
+    challenge = await phone.challenge()
+    auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}")
+    data = phone.register_bytes(authorization=auth, branch="z9hG4bK-retransmitted")
+    first = await service.receive(data, "udp", phone.source)
+    again = await service.receive(data, "udp", phone.source)
+    assert first is not None and again is not None
+    assert again.data == first.data
+    assert parse_message(first.data).status == 200  # type: ignore[union-attr]
+    assert len(await _registrations(project, endpoint["id"])) == 1
+
+
+def test_digest_helper_matches_rfc_2617_example():
+    # Guards the test's own digest code against the RFC's worked example (RFC 2617 §3.5).
+    challenge = {"realm": "testrealm@host.com", "nonce": "dcd98b7102dd2f0e8b11d0f600bfb0c093", "algorithm": "MD5"}
+    ha1 = hashlib.md5(b"Mufasa:testrealm@host.com:Circle Of Life").hexdigest()
+    ha2 = hashlib.md5(b"GET:/dir/index.html").hexdigest()
+    expected = hashlib.md5(f"{ha1}:{challenge['nonce']}:00000001:0a4f113b:auth:{ha2}".encode()).hexdigest()
+    assert expected == "6629fae49393a05397450978507c4ef1"

@@ -1,0 +1,167 @@
+"""The asyncio transports on real loopback sockets: answers arrive, and abuse never stops the server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sipline.runtime import Runtime
+from sipline.server import StartupError
+from sipline.sip.server import SipServer
+
+IDLE = 0.5
+
+
+def options(port: int, transport: str = "UDP", branch: str = "z9hG4bKopt1", via_port: int | None = None) -> bytes:
+    return (
+        f"OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} 127.0.0.1:{via_port or port};rport;branch={branch}\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+        f"Call-ID: {branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def _runtime_on_free_ports(runtime: Runtime, data_dir: Path) -> Runtime:
+    settings = runtime.settings.model_copy(
+        update={"sip_udp_port": 0, "sip_tcp_port": 0, "sip_tls_port": 0, "data_dir": data_dir}
+    )
+    return dataclasses.replace(runtime, settings=settings)
+
+
+@pytest.fixture
+async def server(runtime: Runtime, tmp_path: Path) -> AsyncIterator[SipServer]:
+    sip = SipServer(_runtime_on_free_ports(runtime, tmp_path), idle_timeout=IDLE)
+    await sip.start()
+    yield sip
+    await sip.stop()
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.put_nowait(data)
+
+
+async def test_udp_answers_after_a_flood_of_garbage(server: SipServer):
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Udp, remote_addr=("127.0.0.1", server.ports["udp"]))
+    try:
+        for i in range(3000):
+            transport.sendto(bytes([i % 256]) * (i % 1400 + 1))
+        port = transport.get_extra_info("sockname")[1]
+        answer = b""
+        for _ in range(25):  # retransmit like a client would: the kernel may drop datagrams in a flood
+            transport.sendto(options(port))
+            try:
+                answer = await asyncio.wait_for(client.received.get(), 0.2)
+                break
+            except TimeoutError:
+                continue
+        assert answer.startswith(b"SIP/2.0 200 OK")
+        await asyncio.sleep(0.2)
+        assert all(client.received.get_nowait().startswith(b"SIP/2.0 200") for _ in range(client.received.qsize()))
+    finally:
+        transport.close()
+
+
+async def test_udp_answer_goes_to_the_source_port_when_rport_is_asked(server: SipServer):
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Udp, remote_addr=("127.0.0.1", server.ports["udp"]))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        transport.sendto(options(port, via_port=9))  # the Via lies about the port; rport wins
+        answer = await asyncio.wait_for(client.received.get(), 5)
+        assert f"rport={port}".encode() in answer and b"received=127.0.0.1" in answer
+    finally:
+        transport.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return head
+
+
+async def test_tcp_answers_each_message_on_the_same_connection(server: SipServer):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    try:
+        # Two messages in one segment, then one split across two writes.
+        writer.write(options(1, "TCP", "z9hG4bKa") + options(1, "TCP", "z9hG4bKb"))
+        msg = options(1, "TCP", "z9hG4bKc")
+        writer.write(msg[:20])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(msg[20:])
+        answers = [await _read_response(reader) for _ in range(3)]
+        assert all(a.startswith(b"SIP/2.0 200 OK") for a in answers)
+        assert sorted(a.split(b"branch=")[1][:8] for a in answers) == [b"z9hG4bKa", b"z9hG4bKb", b"z9hG4bKc"]
+    finally:
+        writer.close()
+
+
+async def test_tcp_keepalive_ping_gets_a_pong(server: SipServer):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    try:
+        writer.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+    finally:
+        writer.close()
+
+
+async def test_silent_tcp_client_neither_blocks_others_nor_stays_connected(server: SipServer):
+    silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    silent_writer.write(b"REGISTER sip:half")  # a message that never completes
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    try:
+        writer.write(options(1, "TCP"))
+        assert (await _read_response(reader)).startswith(b"SIP/2.0 200 OK")
+        # Closed by the server once idle, without ever answering.
+        assert await asyncio.wait_for(silent_reader.read(), IDLE * 6) == b""
+    finally:
+        writer.close()
+        silent_writer.close()
+
+
+async def test_a_stream_that_cannot_be_framed_is_closed_and_others_keep_working(server: SipServer):
+    bad_reader, bad_writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    bad_writer.write(b"X" * 70_000)  # a header section beyond the size limit
+    assert await asyncio.wait_for(bad_reader.read(), 5) == b""
+    bad_writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["tcp"])
+    try:
+        writer.write(options(1, "TCP"))
+        assert (await _read_response(reader)).startswith(b"SIP/2.0 200 OK")
+    finally:
+        writer.close()
+
+
+async def test_tls_answers_with_the_generated_certificate(server: SipServer, tmp_path: Path):
+    cert = tmp_path / "sip-tls-cert.pem"
+    assert cert.exists()
+    context = ssl.create_default_context(cafile=str(cert))  # verifies the chain and the IP name
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["tls"], ssl=context)
+    try:
+        writer.write(options(1, "TLS"))
+        assert (await _read_response(reader)).startswith(b"SIP/2.0 200 OK")
+    finally:
+        writer.close()
+
+
+async def test_a_port_in_use_is_a_one_line_startup_error(runtime: Runtime, tmp_path: Path):
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    try:
+        rt = _runtime_on_free_ports(runtime, tmp_path)
+        rt = dataclasses.replace(rt, settings=rt.settings.model_copy(update={"sip_udp_port": taken.getsockname()[1]}))
+        with pytest.raises(StartupError) as failure:
+            await SipServer(rt).start()
+        assert "udp:127.0.0.1" in str(failure.value) and "\n" not in str(failure.value)
+    finally:
+        taken.close()
