@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Settings
@@ -122,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "projects" and args.action == "create":
 
         async def do_create(rt: Runtime) -> int:
-            from sipline.domain.errors import ValidationFailed
             from sipline.domain.fields import FieldError
             from sipline.domain.profile import domain_identifier as check_identifier
 
@@ -133,15 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                 except FieldError as exc:
                     print(f"sipline: --domain-identifier {exc.detail}", file=sys.stderr)
                     return 2
-            async with rt.db.write() as conn:
-                if ident and await projects.domain_identifier_taken(conn, ident):
-                    print(f"sipline: domain identifier {ident!r} is already taken", file=sys.stderr)
-                    return 2
-                try:
-                    project = await projects.create(conn, args.name, ident)
-                except ValidationFailed as exc:  # pragma: no cover - defensive
-                    print(f"sipline: {exc}", file=sys.stderr)
-                    return 2
+
+            def create(conn: Connection) -> dict[str, Any] | None:
+                if ident and projects.domain_identifier_taken(conn, ident):
+                    return None
+                return projects.create(conn, args.name, ident)
+
+            project = await rt.db.write(create)
+            if project is None:
+                print(f"sipline: domain identifier {ident!r} is already taken", file=sys.stderr)
+                return 2
             view = _project_view(project, settings)
             _print(view, args.json, f"{view['id']}  {view['name']}  {view['domain']}")
             return 0
@@ -151,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "projects" and args.action == "list":
 
         async def do_list(rt: Runtime) -> int:
-            async with rt.db.read() as conn:
-                rows = [_project_view(p, settings) for p in await projects.list_all(conn)]
+            rows = [_project_view(p, settings) for p in await rt.db.read(projects.list_all)]
             _print(rows, args.json, "\n".join(f"{v['id']}  {v['name']}  {v['domain']}" for v in rows))
             return 0
 
@@ -166,11 +166,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         async def do_token(rt: Runtime) -> int:
-            async with rt.db.write() as conn:
-                if await projects.get(conn, args.project) is None:
-                    print(f"sipline: no project with id {args.project!r}", file=sys.stderr)
-                    return 2
-                token, record = await tokens.create(conn, args.project, scopes)
+
+            def create(conn: Connection) -> tuple[str, tokens.TokenRecord] | None:
+                if projects.get(conn, args.project) is None:
+                    return None
+                return tokens.create(conn, args.project, scopes)
+
+            made = await rt.db.write(create)
+            if made is None:
+                print(f"sipline: no project with id {args.project!r}", file=sys.stderr)
+                return 2
+            token, record = made
             _print(
                 {"token": token, "id": record.id, "project_id": record.project_id, "scopes": scopes},
                 args.json,
@@ -183,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tokens" and args.action == "revoke":
 
         async def do_revoke(rt: Runtime) -> int:
-            async with rt.db.write() as conn:
-                done = await tokens.revoke(conn, args.token)
+            done = await rt.db.write(tokens.revoke, args.token)
             print("sipline: token revoked" if done else "sipline: no live token matches", file=sys.stderr)
             return 0 if done else 1
 

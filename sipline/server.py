@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import uvicorn
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from .api.app import create_app
@@ -37,18 +38,26 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _bootstrap(conn: Connection) -> tuple[dict[str, Any], str] | None:
+    """On an empty database, a project and a token with every scope; None when projects exist."""
+    if projects.list_all(conn):
+        return None
+    project = projects.create(conn, "default", "default")
+    token, _ = tokens.create(conn, project["id"], list(tokens.SCOPES))
+    return project, token
+
+
 async def prepare(rt: Runtime) -> None:
     """Migrate, and on an empty database create a project and a token with every scope."""
     try:
         await migrate.upgrade(rt.db)
-        async with rt.db.write() as conn:
-            if await projects.list_all(conn):
-                return
-            project = await projects.create(conn, "default", "default")
-            token, _ = await tokens.create(conn, project["id"], list(tokens.SCOPES))
+        created = await rt.db.write(_bootstrap)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"database {rt.db.url.render_as_string(hide_password=True)} unreachable: {reason}") from None
+        raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
+    if created is None:
+        return
+    project, token = created
     s = rt.settings
     print(
         "sipline: first start, created project 'default' and an API token with every scope.\n"

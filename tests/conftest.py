@@ -70,7 +70,7 @@ def backends() -> list[object]:
 @pytest.fixture(scope="session", params=backends())
 async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'sipline.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'sipline.db'}"
         return
     if not PG_URL:
         if REQUIRE_PG:
@@ -125,9 +125,8 @@ class Project:
 
 
 async def new_project(runtime: Runtime, client: httpx.AsyncClient, scopes: list[str] | None = None) -> Project:
-    async with runtime.db.write() as conn:
-        project = await projects.create(conn, f"test {uuid.uuid4().hex[:6]}")
-        token, _ = await tokens.create(conn, project["id"], scopes or ["voice"])
+    project = await runtime.db.write(projects.create, f"test {uuid.uuid4().hex[:6]}")
+    token, _ = await runtime.db.write(tokens.create, project["id"], scopes or ["voice"])
     return Project(client, project, token)
 
 

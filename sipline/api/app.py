@@ -53,6 +53,7 @@ def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
         request_max_body_size=MAX_BODY_SIZE,
         state=None,
         debug=False,
+        logging_config=None,  # logging is the process's to configure (sipline.server), not the app's
     )
     app.state.runtime = rt
     return app

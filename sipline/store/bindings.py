@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from sipline.sip.registrar import Binding
 
@@ -44,19 +44,17 @@ def _stored(row: sa.Row[Any]) -> StoredBinding:
     )
 
 
-async def list_for_endpoint(
-    conn: AsyncConnection, endpoint_id: str, *, now: float | None = None
-) -> list[StoredBinding]:
+def list_for_endpoint(conn: Connection, endpoint_id: str, *, now: float | None = None) -> list[StoredBinding]:
     """An endpoint's bindings in registration order; only those still live at `now` when given."""
     query = sa.select(_B).where(_B.c.endpoint_id == endpoint_id)
     if now is not None:
         query = query.where(_B.c.expires_at > now)
-    rows = await conn.execute(query.order_by(_B.c.registered_at, _B.c.id))
+    rows = conn.execute(query.order_by(_B.c.registered_at, _B.c.id))
     return [_stored(r) for r in rows]
 
 
-async def replace(
-    conn: AsyncConnection,
+def replace(
+    conn: Connection,
     endpoint_id: str,
     bindings: Iterable[Binding],
     origin: Origin,
@@ -87,11 +85,11 @@ async def replace(
         for o in (kept.get(b, origin),)
     ]
     if previous:
-        await conn.execute(_B.delete().where(_B.c.endpoint_id == endpoint_id))
+        conn.execute(_B.delete().where(_B.c.endpoint_id == endpoint_id))
     if rows:
-        await conn.execute(_B.insert(), rows)
+        conn.execute(_B.insert(), rows)
 
 
-async def purge_expired(conn: AsyncConnection, now: float) -> int:
-    result = await conn.execute(_B.delete().where(_B.c.expires_at <= now))
+def purge_expired(conn: Connection, now: float) -> int:
+    result = conn.execute(_B.delete().where(_B.c.expires_at <= now))
     return int(result.rowcount or 0)

@@ -1,77 +1,134 @@
-"""Engines and transactions for SQLite (default) and PostgreSQL.
+"""Running store functions against SQLite (default) or PostgreSQL.
 
-Writes are read-modify-write (the seed's partial update validates the merged record), so a write
-transaction must hold its row from the first read: PostgreSQL gets SELECT ... FOR UPDATE, SQLite
-gets BEGIN IMMEDIATE (the database-wide write lock) plus an in-process lock so this process's
-writers queue in asyncio instead of spinning on busy_timeout.
+Store functions are plain synchronous functions of a SQLAlchemy `Connection`, so each has one
+implementation for both databases, and a request's database work is one call:
+
+- PostgreSQL: the function runs on the event loop over asyncpg (`AsyncConnection.run_sync`), in a
+  transaction; writers lock the rows they read (SELECT ... FOR UPDATE).
+- SQLite: runs inline on the event loop, because an indexed SQLite statement takes microseconds,
+  less than a hop to a thread (measured: one read through aiosqlite cost 1.5 ms of CPU, inline 0.18 ms).
+  Reads run without a transaction (WAL readers never wait). Writes take the database write lock up
+  front (BEGIN IMMEDIATE) so a read-modify-write never loses an update; if another process holds
+  that lock, the write waits for it on a dedicated thread instead of stalling the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import sqlalchemy as sa
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+StoreFn = Callable[Concatenate[Connection, P], T]
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept the URLs users write: sqlite:// or sqlite+aiosqlite://, postgresql:// or +asyncpg."""
+    url = make_url(raw)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite")
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
+
+
+class _WriteLockBusy(Exception):
+    """Another process holds SQLite's write lock; raised before the function has run."""
 
 
 class Database:
-    def __init__(self, url: str) -> None:
-        self.url = make_url(url)
+    def __init__(self, raw_url: str) -> None:
+        self.url = normalize_url(raw_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            self._read = _sqlite_engine(url, immediate=False)
-            self._write = _sqlite_engine(url, immediate=True)
+            self._read_engine = _sqlite_engine(self.url, begin=None, busy_ms=10000)
+            self._write_now = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=0)
+            self._write_wait = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=10000)
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            self._write_lock = asyncio.Lock()
         else:
-            self._read = self._write = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+            self._async_engine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._write
+    async def read(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn(conn, ...) and return its result; it must not write."""
+        if self.is_sqlite:
+            with self._read_engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+        async with self._async_engine.connect() as aconn:
+            return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._read.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self._write.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self._write.begin() as conn:
-            yield conn
+    async def write(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn(conn, ...) in a write transaction, committed when fn returns, rolled back if it raises."""
+        if not self.is_sqlite:
+            async with self._async_engine.connect() as aconn:
+                return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
+        async with self._write_lock:  # queues this process's writers behind one that had to wait
+            try:
+                return _sqlite_write(self._write_now, fn, *args, **kwargs)
+            except _WriteLockBusy:
+                pass
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._writer, partial(_sqlite_write, self._write_wait, fn, *args, **kwargs)
+            )
 
     async def dispose(self) -> None:
-        await self._read.dispose()
-        if self._write is not self._read:
-            await self._write.dispose()
+        if self.is_sqlite:
+            self._writer.shutdown(wait=True)
+            for engine in (self._read_engine, self._write_now, self._write_wait):
+                engine.dispose()
+        else:
+            await self._async_engine.dispose()
+
+    def describe(self) -> str:
+        return self.url.render_as_string(hide_password=True)
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+def _in_transaction(conn: Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with conn.begin():
+        return fn(conn, *args, **kwargs)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_write(engine: sa.Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with engine.begin() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int) -> sa.Engine:
+    engine = sa.create_engine(url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take transaction control from the driver so that BEGIN is ours to issue.
+        # Take transaction control from the driver so that BEGIN is ours to issue (or not).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if begin is not None:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            try:
+                conn.exec_driver_sql(begin)
+            except sa.exc.OperationalError as exc:
+                if busy_ms == 0 and "locked" in str(exc.orig):
+                    raise _WriteLockBusy() from exc
+                raise
 
     return engine

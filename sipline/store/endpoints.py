@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sipline.domain.endpoint import STORED
 from sipline.domain.errors import Conflict, Problem
 
+from .prepared import Prepared
 from .schema import sip_bindings, sip_endpoints
 
 _T = sip_endpoints
@@ -22,32 +24,45 @@ _RECORD_COLUMNS = [_T.c.seq, _T.c.id, _T.c.password_sealed, *(_T.c[name] for nam
 USERNAME_TAKEN = Problem("username", "username has already been taken", "Invalid Attribute", "taken")
 
 
+# Hot statements are built once: building a 30-column SELECT costs more than running it.
+_BY_ID_QUERY = sa.select(*_RECORD_COLUMNS).where(
+    _T.c.id == sa.bindparam("endpoint_id"), _T.c.project_id == sa.bindparam("project_id")
+)
+_BY_ID = Prepared(_BY_ID_QUERY)
+_BY_ID_LOCKED = Prepared(_BY_ID_QUERY.with_for_update())
+_NAME_TAKEN = (
+    sa.select(_T.c.seq)
+    .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
+    .where(_T.c.id != sa.bindparam("except_id"))
+    .limit(1)
+)
+_UPDATE = _T.update().where(_T.c.id == sa.bindparam("_endpoint_id"))
+
+
 def _record(row: sa.Row[Any]) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-async def get(
-    conn: AsyncConnection, project_id: str, endpoint_id: str, *, for_update: bool = False
-) -> dict[str, Any] | None:
-    query = sa.select(*_RECORD_COLUMNS).where(_T.c.id == endpoint_id, _T.c.project_id == project_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _record(row) if row else None
+def _savepoint(conn: Connection) -> AbstractContextManager[Any]:
+    """PostgreSQL aborts a transaction on a failed statement; a savepoint keeps it usable."""
+    return conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
 
 
-async def username_taken(conn: AsyncConnection, project_id: str, username: str, except_id: str | None = None) -> bool:
-    query = sa.select(_T.c.seq).where(_T.c.project_id == project_id, _T.c.username == username)
-    if except_id:
-        query = query.where(_T.c.id != except_id)
-    return (await conn.execute(query.limit(1))).first() is not None
+def get(conn: Connection, project_id: str, endpoint_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    query = _BY_ID_LOCKED if for_update else _BY_ID
+    return query.first(conn, endpoint_id=endpoint_id, project_id=project_id)
+
+
+def username_taken(conn: Connection, project_id: str, username: str, except_id: str | None = None) -> bool:
+    params = {"project_id": project_id, "username": username, "except_id": except_id or ""}
+    return conn.execute(_NAME_TAKEN, params).first() is not None
 
 
 def _stored_values(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in STORED}
 
 
-async def insert(conn: AsyncConnection, project_id: str, record: dict[str, Any], credentials: dict[str, str]) -> str:
+def insert(conn: Connection, project_id: str, record: dict[str, Any], credentials: dict[str, str]) -> str:
     endpoint_id = str(uuid.uuid4())
     now = time.time()
     values = {
@@ -59,29 +74,27 @@ async def insert(conn: AsyncConnection, project_id: str, record: dict[str, Any],
         "updated_at": now,
     }
     try:
-        async with conn.begin_nested():
-            await conn.execute(_T.insert().values(values))
+        with _savepoint(conn):
+            conn.execute(_T.insert(), values)
     except IntegrityError:
         raise Conflict(USERNAME_TAKEN) from None
     return endpoint_id
 
 
-async def update(
-    conn: AsyncConnection, endpoint_id: str, record: dict[str, Any], credentials: dict[str, str] | None
-) -> None:
-    values = {**_stored_values(record), **(credentials or {}), "updated_at": time.time()}
+def update(conn: Connection, endpoint_id: str, record: dict[str, Any], credentials: dict[str, str] | None) -> None:
+    values = {**_stored_values(record), **(credentials or {}), "updated_at": time.time(), "_endpoint_id": endpoint_id}
     try:
-        async with conn.begin_nested():
-            await conn.execute(_T.update().where(_T.c.id == endpoint_id).values(values))
+        with _savepoint(conn):
+            conn.execute(_UPDATE, values)
     except IntegrityError:
         raise Conflict(USERNAME_TAKEN) from None
 
 
-async def delete(conn: AsyncConnection, project_id: str, endpoint_id: str) -> bool:
+def delete(conn: Connection, project_id: str, endpoint_id: str) -> bool:
     # Bindings go explicitly as well: a SQLite connection opened elsewhere may lack foreign_keys=ON.
     owned = sa.select(_T.c.id).where(_T.c.id == endpoint_id, _T.c.project_id == project_id)
-    await conn.execute(sip_bindings.delete().where(sip_bindings.c.endpoint_id.in_(owned)))
-    result = await conn.execute(_T.delete().where(_T.c.id == endpoint_id, _T.c.project_id == project_id))
+    conn.execute(sip_bindings.delete().where(sip_bindings.c.endpoint_id.in_(owned)))
+    result = conn.execute(_T.delete().where(_T.c.id == endpoint_id, _T.c.project_id == project_id))
     return result.rowcount > 0
 
 
@@ -107,7 +120,7 @@ def _contains(column: sa.ColumnElement[Any], needle: str) -> sa.ColumnElement[bo
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-async def page(conn: AsyncConnection, q: PageQuery) -> Page:
+def page(conn: Connection, q: PageQuery) -> Page:
     """One page in seq order. Keyset, not offset: rows created or deleted meanwhile shift nothing."""
     where: list[sa.ColumnElement[bool]] = [_T.c.project_id == q.project_id]
     if q.username:
@@ -121,7 +134,7 @@ async def page(conn: AsyncConnection, q: PageQuery) -> Page:
         if q.after is not None:
             where.append(_T.c.seq > q.after)
         order = _T.c.seq.asc()
-    result = await conn.execute(sa.select(*_RECORD_COLUMNS).where(*where).order_by(order).limit(q.size + 1))
+    result = conn.execute(sa.select(*_RECORD_COLUMNS).where(*where).order_by(order).limit(q.size + 1))
     rows = [_record(r) for r in result]
     more = len(rows) > q.size
     rows = rows[: q.size]

@@ -26,5 +26,4 @@ def _upgrade(conn: Connection) -> None:
 
 
 async def upgrade(db: Database) -> None:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    await db.write(_upgrade)

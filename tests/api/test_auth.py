@@ -50,16 +50,16 @@ async def test_token_without_voice_scope_is_403(runtime, client) -> None:
 
 async def test_revoked_token_is_401(project: Project, runtime) -> None:
     assert (await project.request("GET", "/sip_profile")).status_code == 200
-    async with runtime.db.write() as conn:
-        assert await tokens.revoke(conn, project.token)
+    assert await runtime.db.write(tokens.revoke, project.token)
     assert (await project.request("GET", "/sip_profile")).status_code == 401
 
 
 async def test_tokens_are_stored_only_as_hashes(project: Project, runtime) -> None:
     import sqlalchemy as sa
 
-    async with runtime.db.read() as conn:
-        stored = (await conn.execute(sa.text("SELECT token_hash FROM api_tokens"))).scalars().all()
+    stored = await runtime.db.read(
+        lambda conn: conn.execute(sa.text("SELECT token_hash FROM api_tokens")).scalars().all()
+    )
     assert project.token not in stored
     assert all(len(h) == 64 for h in stored)
 

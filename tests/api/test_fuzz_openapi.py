@@ -32,9 +32,8 @@ def _setup() -> tuple[Runtime, dict[str, str]]:
     async def seed() -> dict[str, str]:
         rt = Runtime.from_settings(settings_)
         await prepare(rt)
-        async with rt.db.write() as conn:
-            project = await projects.create(conn, "fuzz")
-            token, _ = await tokens.create(conn, project["id"], ["voice"])
+        project = await rt.db.write(projects.create, "fuzz")
+        token, _ = await rt.db.write(tokens.create, project["id"], ["voice"])
         await rt.db.dispose()
         auth = base64.b64encode(f"{project['id']}:{token}".encode()).decode()
         return {"Authorization": f"Basic {auth}"}

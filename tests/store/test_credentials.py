@@ -10,8 +10,8 @@ from tests.conftest import Project
 
 
 async def _row(runtime, endpoint_id: str) -> sa.Row:
-    async with runtime.db.read() as conn:
-        return (await conn.execute(sa.select(sip_endpoints).where(sip_endpoints.c.id == endpoint_id))).one()
+    query = sa.select(sip_endpoints).where(sip_endpoints.c.id == endpoint_id)
+    return await runtime.db.read(lambda conn: conn.execute(query).one())
 
 
 async def _realm(project: Project) -> str:

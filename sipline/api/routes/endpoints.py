@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Router, delete, get, post, route
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from sipline.api import models
 from sipline.api.bodies import parse_body
@@ -21,6 +21,7 @@ from sipline.domain.errors import NotFound, Problem, ValidationFailed
 from sipline.runtime import Runtime
 from sipline.store import endpoints as store
 from sipline.store import projects
+from sipline.store.credentials import Credentials
 
 PATH = "/api/relay/rest/endpoints/sip"
 
@@ -33,8 +34,10 @@ def _endpoint_id(raw: str) -> str:
         raise NotFound() from None
 
 
-async def _profile(conn: AsyncConnection, project_id: str) -> dict[str, Any]:
-    project = await projects.get(conn, project_id)
+def _project(conn: Connection, project_id: str, *, locked: bool = False) -> dict[str, Any]:
+    # Writers hold the project row shared (a profile update holds it exclusively): no endpoint
+    # derives HA1 values for a domain that a concurrent profile update is changing.
+    project = projects.get(conn, project_id, for_share=locked)
     if project is None:  # the project was deleted under a live token
         raise NotFound()
     return project
@@ -44,16 +47,14 @@ def _shape(record: dict[str, Any], profile: dict[str, Any]) -> models.SipEndpoin
     return msgspec.convert(rules.view(record, record["id"], profile), models.SipEndpoint)
 
 
-async def _username_problem(
-    conn: AsyncConnection, project_id: str, raw: dict[str, Any], except_id: str | None
-) -> list[Problem]:
+def _validate(
+    conn: Connection, project_id: str, current: dict[str, Any] | None, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Domain validation plus the one rule that needs the database, all problems reported together."""
     name = raw.get("username")
-    if isinstance(name, str) and name and await store.username_taken(conn, project_id, name, except_id):
-        return [store.USERNAME_TAKEN]
-    return []
-
-
-def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[Problem]) -> tuple[dict, dict]:
+    except_id = current["id"] if current else None
+    taken = isinstance(name, str) and name and store.username_taken(conn, project_id, name, except_id)
+    extra = [store.USERNAME_TAKEN] if taken else []
     try:
         record, patch = rules.change(current, raw)
     except ValidationFailed as exc:
@@ -63,6 +64,49 @@ def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[P
     return record, patch
 
 
+def _list(conn: Connection, query: store.PageQuery) -> tuple[store.Page, dict[str, Any]]:
+    return store.page(conn, query), _project(conn, query.project_id)
+
+
+def _get(conn: Connection, project_id: str, endpoint_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    record = store.get(conn, project_id, endpoint_id)
+    if record is None:
+        raise NotFound()
+    return record, _project(conn, project_id)
+
+
+def _create(
+    conn: Connection, credentials: Credentials, project_id: str, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    profile = _project(conn, project_id, locked=True)
+    record, patch = _validate(conn, project_id, None, raw)
+    creds = credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
+    record["id"] = store.insert(conn, project_id, record, creds)
+    return record, profile
+
+
+def _update(
+    conn: Connection, credentials: Credentials, project_id: str, endpoint_id: str, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    profile = _project(conn, project_id, locked=True)
+    current = store.get(conn, project_id, endpoint_id, for_update=True)
+    if current is None:
+        raise NotFound()
+    record, patch = _validate(conn, project_id, current, raw)
+    creds = None
+    if "password" in patch:
+        creds = credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
+    elif record["username"] != current["username"]:
+        creds = credentials.rederive(current["password_sealed"], record["username"], profile["domain_identifier"])
+    store.update(conn, endpoint_id, record, creds)
+    return record, profile
+
+
+def _delete(conn: Connection, project_id: str, endpoint_id: str) -> None:
+    if not store.delete(conn, project_id, endpoint_id):
+        raise NotFound()
+
+
 @get(
     "/",
     operation_id="list_sip_endpoints",
@@ -70,7 +114,6 @@ def _validate(current: dict[str, Any] | None, raw: dict[str, Any], extra: list[P
     responses=models.error_responses(401, 403, 422),
 )
 async def list_endpoints(
-    request: Request[Any, Any, Any],
     runtime: NamedDependency[Runtime],
     principal: NamedDependency[Principal],
     filter_username: FromQuery[str | None] = None,
@@ -90,9 +133,7 @@ async def list_endpoints(
         after=cursor.after,
         before=cursor.before,
     )
-    async with runtime.db.read() as conn:
-        page = await store.page(conn, query)
-        profile = await _profile(conn, principal.project_id)
+    page, profile = await runtime.db.read(_list, query)
     params: dict[str, str | int | None] = {
         "filter_username": filter_username or None,
         "filter_caller_id": filter_caller_id or None,
@@ -126,11 +167,7 @@ async def create_endpoint(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
     raw = parse_body(request.headers.get("content-type"), await request.body())
-    async with runtime.db.write() as conn:
-        profile = await _profile(conn, principal.project_id)
-        record, patch = _validate(None, raw, await _username_problem(conn, principal.project_id, raw, None))
-        creds = runtime.credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
-        record["id"] = await store.insert(conn, principal.project_id, record, creds)
+    record, profile = await runtime.db.write(_create, runtime.credentials, principal.project_id, raw)
     return _shape(record, profile)
 
 
@@ -143,12 +180,7 @@ async def create_endpoint(
 async def get_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
-    endpoint_id = _endpoint_id(id)
-    async with runtime.db.read() as conn:
-        record = await store.get(conn, principal.project_id, endpoint_id)
-        if record is None:
-            raise NotFound()
-        profile = await _profile(conn, principal.project_id)
+    record, profile = await runtime.db.read(_get, principal.project_id, _endpoint_id(id))
     return _shape(record, profile)
 
 
@@ -169,21 +201,7 @@ async def update_endpoint(
 ) -> models.SipEndpoint:
     endpoint_id = _endpoint_id(id)
     raw = parse_body(request.headers.get("content-type"), await request.body())
-    async with runtime.db.write() as conn:
-        current = await store.get(conn, principal.project_id, endpoint_id, for_update=True)
-        if current is None:
-            raise NotFound()
-        profile = await _profile(conn, principal.project_id)
-        taken = await _username_problem(conn, principal.project_id, raw, endpoint_id)
-        record, patch = _validate(current, raw, taken)
-        creds = None
-        if "password" in patch:
-            creds = runtime.credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
-        elif record["username"] != current["username"]:
-            creds = runtime.credentials.rederive(
-                current["password_sealed"], record["username"], profile["domain_identifier"]
-            )
-        await store.update(conn, endpoint_id, record, creds)
+    record, profile = await runtime.db.write(_update, runtime.credentials, principal.project_id, endpoint_id, raw)
     return _shape(record, profile)
 
 
@@ -197,10 +215,7 @@ async def update_endpoint(
 async def delete_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> None:
-    endpoint_id = _endpoint_id(id)
-    async with runtime.db.write() as conn:
-        if not await store.delete(conn, principal.project_id, endpoint_id):
-            raise NotFound()
+    await runtime.db.write(_delete, principal.project_id, _endpoint_id(id))
 
 
 router = Router(

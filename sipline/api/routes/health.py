@@ -5,16 +5,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from litestar import Response, get
 from litestar.di import NamedDependency
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from sipline.runtime import Runtime
 
 
+def _ping(conn: Connection) -> None:
+    conn.execute(sa.text("SELECT 1"))
+
+
 @get("/healthz", tags=["sipline extensions"], summary="Liveness and database check")
 async def healthz(runtime: NamedDependency[Runtime]) -> Response[dict[str, str]]:
     try:
-        async with runtime.db.read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await runtime.db.read(_ping)
     except (SQLAlchemyError, OSError):
         return Response({"status": "error", "database": "unreachable"}, status_code=503)
     return Response({"status": "ok", "database": "ok"})

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Request, get, put
 from litestar.di import NamedDependency
+from sqlalchemy import Connection
 
 from sipline.api import models
 from sipline.api.bodies import parse_body
@@ -16,12 +17,32 @@ from sipline.domain import profile as rules
 from sipline.domain.errors import NotFound, ValidationFailed
 from sipline.runtime import Runtime
 from sipline.store import projects
+from sipline.store.credentials import Credentials
 
 PATH = "/api/relay/rest/sip_profile"
 
 
-def _shape(project: dict[str, Any], runtime: NamedDependency[Runtime]) -> models.SipProfile:
+def _shape(project: dict[str, Any], runtime: Runtime) -> models.SipProfile:
     return msgspec.convert(rules.view(project, runtime.settings.sip_domain), models.SipProfile)
+
+
+def _get(conn: Connection, project_id: str) -> dict[str, Any]:
+    project = projects.get(conn, project_id)
+    if project is None:
+        raise NotFound()
+    return project
+
+
+def _update(conn: Connection, credentials: Credentials, project_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+    current = projects.get(conn, project_id, for_update=True)
+    if current is None:
+        raise NotFound()
+    new = rules.change(current, raw)
+    changed = new["domain_identifier"] != current["domain_identifier"]
+    if changed and projects.domain_identifier_taken(conn, new["domain_identifier"], except_id=current["id"]):
+        raise ValidationFailed([projects.DOMAIN_TAKEN])
+    projects.update_profile(conn, current, new, credentials)
+    return new
 
 
 @get(
@@ -32,10 +53,7 @@ def _shape(project: dict[str, Any], runtime: NamedDependency[Runtime]) -> models
     responses=models.error_responses(401, 403),
 )
 async def get_profile(runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]) -> models.SipProfile:
-    async with runtime.db.read() as conn:
-        project = await projects.get(conn, principal.project_id)
-    if project is None:
-        raise NotFound()
+    project = await runtime.db.read(_get, principal.project_id)
     return _shape(project, runtime)
 
 
@@ -52,14 +70,5 @@ async def update_profile(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipProfile:
     raw = parse_body(request.headers.get("content-type"), await request.body())
-    async with runtime.db.write() as conn:
-        current = await projects.get(conn, principal.project_id, for_update=True)
-        if current is None:
-            raise NotFound()
-        new = rules.change(current, raw)
-        if new["domain_identifier"] != current["domain_identifier"] and await projects.domain_identifier_taken(
-            conn, new["domain_identifier"], except_id=current["id"]
-        ):
-            raise ValidationFailed([projects.DOMAIN_TAKEN])
-        await projects.update_profile(conn, current, new, runtime.credentials)
+    new = await runtime.db.write(_update, runtime.credentials, principal.project_id, raw)
     return _shape(new, runtime)

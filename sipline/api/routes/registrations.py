@@ -10,6 +10,7 @@ import msgspec
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
+from sqlalchemy import Connection
 
 from sipline.api.deps import Principal
 from sipline.domain.errors import NotFound
@@ -35,6 +36,12 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _live_bindings(conn: Connection, project_id: str, endpoint_id: str, now: float) -> list[bindings.StoredBinding]:
+    if endpoints.get(conn, project_id, endpoint_id) is None:
+        raise NotFound()
+    return bindings.list_for_endpoint(conn, endpoint_id, now=now)
+
+
 @get(
     "/api/relay/rest/endpoints/sip/{id:str}/registrations",
     operation_id="list_sip_endpoint_registrations",
@@ -48,10 +55,7 @@ async def list_registrations(
         endpoint_id = str(uuid.UUID(id))
     except ValueError:
         raise NotFound() from None
-    async with runtime.db.read() as conn:
-        if await endpoints.get(conn, principal.project_id, endpoint_id) is None:
-            raise NotFound()
-        current = await bindings.list_for_endpoint(conn, endpoint_id, now=time.time())
+    current = await runtime.db.read(_live_bindings, principal.project_id, endpoint_id, time.time())
     return RegistrationList(
         data=[
             Registration(
