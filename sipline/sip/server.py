@@ -102,8 +102,7 @@ class SipServer:
         while True:
             await asyncio.sleep(PURGE_INTERVAL)
             try:
-                async with self.runtime.db.write() as conn:
-                    removed = await bindings.purge_expired(conn, time.time())
+                removed = await self.runtime.db.write(bindings.purge_expired, time.time())
                 if removed:
                     log.debug("purged %d expired SIP bindings", removed)
             except Exception as exc:  # the store may be briefly away; the next round retries

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sipline import __version__
 from sipline.domain.endpoint import effective_encryption
 from sipline.runtime import Runtime
 from sipline.store import bindings as binding_store
-from sipline.store import projects
-from sipline.store.schema import sip_endpoints
+from sipline.store import endpoints, projects
 
 from .digest import ALGORITHMS, DigestCredentials, NonceManager, NonceStatus, challenge_headers, parse_authorization
 from .digest import verify as verify_digest
@@ -39,8 +37,6 @@ log = logging.getLogger("sipline.sip")
 ALLOW = "REGISTER, OPTIONS"
 SERVER = f"sipline/{__version__}"
 _HA1_COLUMN = {"MD5": "ha1_md5", "SHA-256": "ha1_sha256"}
-_E = sip_endpoints
-_AUTH_COLUMNS = (_E.c.id, _E.c.username, _E.c.encryption, _E.c.ha1_md5, _E.c.ha1_sha256)
 
 
 @dataclass(frozen=True)
@@ -287,10 +283,11 @@ class SipService:
             return self._challenge(request, realm)
 
         now = self.clock()
-        async with self.runtime.db.write() as conn:
+
+        def transaction(conn: Connection) -> SipResponse:
             # The endpoint row lock serialises REGISTERs for one endpoint across every node
             # (store/db.py); credentials are checked under it, so a password change counts at once.
-            endpoint, previous = await self._locked_endpoint(conn, project["id"], creds.username)
+            endpoint, previous = self._locked_endpoint(conn, project["id"], creds.username)
             refusal = self._authorize(request, creds, nonce, endpoint, project, realm, user, transport, source)
             if refusal is not None:
                 return refusal
@@ -300,8 +297,10 @@ class SipService:
                 return self._respond(request, result.status, result.reason, headers=result.headers)
             if result.bindings != [p.binding for p in previous]:
                 origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request))
-                await binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
-        return self._respond(request, 200, headers=[*result.headers, ("Date", formatdate(now, usegmt=True))])
+                binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
+            return self._respond(request, 200, headers=[*result.headers, ("Date", formatdate(now, usegmt=True))])
+
+        return await self.runtime.db.write(transaction)
 
     def _authorize(
         self,
@@ -354,24 +353,20 @@ class SipService:
         now = time.monotonic()
         hit, project = self._domains.get(identifier, now)
         if not hit:
-            async with self.runtime.db.read() as conn:
-                project = await projects.find_by_domain_identifier(conn, identifier)
+            project = await self.runtime.db.read(projects.find_by_domain_identifier, identifier)
             self._domains.put(identifier, project, now)
         return project
 
     @staticmethod
-    async def _locked_endpoint(
-        conn: AsyncConnection, project_id: str, username: str
+    def _locked_endpoint(
+        conn: Connection, project_id: str, username: str
     ) -> tuple[dict[str, Any] | None, list[binding_store.StoredBinding]]:
-        query = (
-            sa.select(*_AUTH_COLUMNS).where(_E.c.project_id == project_id, _E.c.username == username).with_for_update()
-        )
-        row = (await conn.execute(query)).first()
-        if row is None:
+        endpoint = endpoints.auth_record_for_update(conn, project_id, username)
+        if endpoint is None:
             return None, []
         # Read after the lock is held, in a statement of its own: on PostgreSQL (READ COMMITTED) a
         # join in the locking statement would return bindings as they were before the wait.
-        return dict(row._mapping), await binding_store.list_for_endpoint(conn, row.id)
+        return endpoint, binding_store.list_for_endpoint(conn, endpoint["id"])
 
     # --- responses -----------------------------------------------------------------------------
 

@@ -36,6 +36,13 @@ _NAME_TAKEN = (
     .where(_T.c.id != sa.bindparam("except_id"))
     .limit(1)
 )
+# What the registrar needs to authenticate a REGISTER, with the row locked (PostgreSQL): REGISTERs
+# for one endpoint are serialised across nodes, and a password change counts at once.
+_AUTH_LOCKED = Prepared(
+    sa.select(_T.c.id, _T.c.username, _T.c.encryption, _T.c.ha1_md5, _T.c.ha1_sha256)
+    .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
+    .with_for_update()
+)
 _UPDATE = _T.update().where(_T.c.id == sa.bindparam("_endpoint_id"))
 
 
@@ -51,6 +58,10 @@ def _savepoint(conn: Connection) -> AbstractContextManager[Any]:
 def get(conn: Connection, project_id: str, endpoint_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = _BY_ID_LOCKED if for_update else _BY_ID
     return query.first(conn, endpoint_id=endpoint_id, project_id=project_id)
+
+
+def auth_record_for_update(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:
+    return _AUTH_LOCKED.first(conn, project_id=project_id, username=username)
 
 
 def username_taken(conn: Connection, project_id: str, username: str, except_id: str | None = None) -> bool:

@@ -146,11 +146,9 @@ async def test_password_change_refuses_the_old_password(runtime, sip_client, ser
 async def test_deleting_an_endpoint_removes_its_bindings_and_refuses_its_registers(runtime, sip_client, service):
     project, endpoint, phone = await _setup(runtime, sip_client, service)
     assert (await phone.register()).status == 200
-    async with runtime.db.read() as conn:
-        assert len(await bindings.list_for_endpoint(conn, endpoint["id"])) == 1
+    assert len(await runtime.db.read(bindings.list_for_endpoint, endpoint["id"])) == 1
     assert (await project.request("DELETE", f"/endpoints/sip/{endpoint['id']}")).status_code == 204
-    async with runtime.db.read() as conn:
-        assert await bindings.list_for_endpoint(conn, endpoint["id"]) == []
+    assert await runtime.db.read(bindings.list_for_endpoint, endpoint["id"]) == []
     assert (await phone.register()).status == 401
     assert (await project.request("GET", f"/endpoints/sip/{endpoint['id']}/registrations")).status_code == 404
 
@@ -174,9 +172,8 @@ async def test_expired_bindings_are_not_listed_and_are_purged(runtime, sip_clien
     clock.advance(-120)  # registered two minutes ago for one minute: expired by now
     assert (await phone.register(expires=60)).status == 200
     assert await _registrations(project, endpoint["id"]) == []
-    async with runtime.db.write() as conn:
-        assert await bindings.purge_expired(conn, time.time()) >= 1
-        assert await bindings.list_for_endpoint(conn, endpoint["id"]) == []
+    assert await runtime.db.write(bindings.purge_expired, time.time()) >= 1
+    assert await runtime.db.read(bindings.list_for_endpoint, endpoint["id"]) == []
 
 
 async def test_registrations_route_hides_other_projects_endpoints(runtime, sip_client, service):
