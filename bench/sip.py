@@ -85,24 +85,23 @@ async def seed(data_dir: Path, database_url: str | None, users: int) -> tuple[st
     rt = Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url, secret_key=SECRET))
     try:
         await prepare(rt)
-        async with rt.db.write() as conn:
-            project = (await projects.list_all(conn))[0]
-            now = time.time()
-            creds = [(f"bench{i:05d}", f"pw-{i:05d}-secret") for i in range(users)]
-            rows = []
-            for i, (username, password) in enumerate(creds):
-                record = {**empty_record(), "username": username}
-                rows.append(
-                    {
-                        **record,
-                        **rt.credentials.columns(username, password, project["domain_identifier"]),
-                        "id": f"00000000-0000-4000-8000-{i:012d}",
-                        "project_id": project["id"],
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            await conn.execute(sip_endpoints.insert(), rows)
+        project = (await rt.db.read(projects.list_all))[0]
+        now = time.time()
+        creds = [(f"bench{i:05d}", f"pw-{i:05d}-secret") for i in range(users)]
+        rows = []
+        for i, (username, password) in enumerate(creds):
+            record = {**empty_record(), "username": username}
+            rows.append(
+                {
+                    **record,
+                    **rt.credentials.columns(username, password, project["domain_identifier"]),
+                    "id": f"00000000-0000-4000-8000-{i:012d}",
+                    "project_id": project["id"],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        await rt.db.write(lambda conn: conn.execute(sip_endpoints.insert(), rows))
         return rt.credentials.realm(project["domain_identifier"]), creds
     finally:
         await rt.db.dispose()

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     sip_domain: str = "sip.localhost"
     # Digest algorithms offered in 401 challenges, most preferred first. Some clients (sipp 3.6,
     # baresip 1.0's libre) give up when the first challenge is SHA-256: set "MD5" for those.
-    sip_digest_algorithms: str = "SHA-256,MD5"
+    # MD5 first: Debian 12's baresip and sipp give up on a first challenge they cannot answer.
+    sip_digest_algorithms: str = "MD5,SHA-256"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: str | None = None

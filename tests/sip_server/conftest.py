@@ -10,7 +10,7 @@ import pytest
 
 from sipline.api.app import create_app
 from sipline.runtime import Runtime
-from sipline.sip.server import registration_routes
+from sipline.sip.server import digest_algorithms, registration_routes
 from sipline.sip.service import SipService
 
 
@@ -43,4 +43,5 @@ def clock() -> Clock:
 @pytest.fixture
 def service(runtime: Runtime, clock: Clock) -> SipService:
     # No domain cache: tests change profiles and expect the next request to see it.
-    return SipService(runtime, clock=clock, domain_cache_ttl=0)
+    algorithms = digest_algorithms(runtime.settings.sip_digest_algorithms)  # the shipped default order
+    return SipService(runtime, clock=clock, domain_cache_ttl=0, algorithms=algorithms)

@@ -33,12 +33,12 @@ async def _registrations(project: Project, endpoint_id: str) -> list[dict]:
     return response.json()["data"]
 
 
-async def test_unauthenticated_register_is_challenged_with_sha256_first_then_md5(runtime, sip_client, service):
+async def test_unauthenticated_register_is_challenged_with_md5_first_then_sha256(runtime, sip_client, service):
     _, _, phone = await _setup(runtime, sip_client, service)
     response = await phone.send(phone.register_bytes())
     assert response.status == 401
     offered = challenges(response)
-    assert [c["algorithm"] for c in offered] == ["SHA-256", "MD5"]
+    assert [c["algorithm"] for c in offered] == ["MD5", "SHA-256"]
     assert {c["realm"] for c in offered} == {phone.domain}
     assert offered[0]["nonce"] == offered[1]["nonce"]
     assert all(c["qop"] == "auth" for c in offered)
@@ -67,7 +67,7 @@ async def test_wrong_password_gets_a_fresh_challenge_and_binds_nothing(runtime, 
     project, endpoint, phone = await _setup(runtime, sip_client, service)
     response = await phone.register(password="not-the-password")
     assert response.status == 401
-    assert [c["algorithm"] for c in challenges(response)] == ["SHA-256", "MD5"]
+    assert [c["algorithm"] for c in challenges(response)] == ["MD5", "SHA-256"]
     assert await _registrations(project, endpoint["id"]) == []
 
 
