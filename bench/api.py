@@ -193,10 +193,10 @@ def start_sipline(data_dir: Path, cpu: int | None) -> tuple[Sipline, dict[str, s
     return Sipline(proc, port), boot
 
 
-def start_bare(cpu: int | None, loop: str = "asyncio", sipline_socket: bool = False) -> tuple[Proc, int]:
+def start_bare(cpu: int | None, loop: str = "uvloop") -> tuple[Proc, int]:
     argv = [sys.executable, str(BENCH / "asgi_bare.py"), "--host", HOST, "--port", "0", "--log-level", "warning"]
-    argv += ["--loop", loop, *(["--sipline-socket"] if sipline_socket else [])]
-    proc = start(f"asgi_bare[{loop}{',sipline-socket' if sipline_socket else ''}]", argv, cpu)
+    argv += ["--loop", loop]
+    proc = start(f"asgi_bare[{loop}]", argv, cpu)
     line = wait_for_line(proc, "asgi_bare: HTTP on http://", 30)
     return proc, int(line.rsplit(":", 1)[1])
 
@@ -400,8 +400,8 @@ def profile_run(
 def summarize_profile(path: Path, top: int = 22) -> str:
     """Where the server's non-idle samples go (py-spy collapsed output, idle threads excluded).
 
-    Shares are of the event-loop thread's samples (the one running Python request code); the aiosqlite
-    worker threads (one per pooled connection) are totalled apart: they run SQLite, mostly without the GIL.
+    Shares are of the event-loop thread's samples (the one running Python request code); the SQLite
+    writer thread (used only when another process holds the write lock) is totalled apart.
     """
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
@@ -415,7 +415,7 @@ def summarize_profile(path: Path, top: int = 22) -> str:
         frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
-        if any("aiosqlite/core.py" in f and f.startswith("_connection_worker_thread") for f in frames):
+        if any("concurrent/futures/thread.py" in f and f.startswith("_worker") for f in frames):
             worker_total += count
             continue
         loop_total += count
@@ -424,7 +424,7 @@ def summarize_profile(path: Path, top: int = 22) -> str:
             incl[name] += count
     total = max(loop_total, 1)
     lines = [
-        f"{path.name}: event-loop thread {loop_total} samples; aiosqlite worker threads {worker_total} samples",
+        f"{path.name}: event-loop thread {loop_total} samples; writer thread {worker_total} samples",
         "  top self (share of event-loop thread samples):",
     ]
     lines += [f"    {100 * c / total:5.1f}%  {name}" for name, c in self_c.most_common(top)]
@@ -529,7 +529,7 @@ def _main(opts: argparse.Namespace, data_dir: Path) -> int:
 
     # 3. the two servers, on the server CPU.
     server, _ = start_sipline(data_dir, opts.server_cpu)
-    bare, bare_port = start_bare(opts.server_cpu)
+    bare, bare_port = start_bare(opts.server_cpu)  # uvloop, as sipline serve
     status, body = _http("GET", server.port, f"{PATH}?filter_username={needle}", auth)
     if status != 200 or len(body["data"]) != min(expected, 50):
         raise RuntimeError(f"sanity list failed: {status} {str(body)[:300]} (expected {expected} rows)")
@@ -548,15 +548,11 @@ def _main(opts: argparse.Namespace, data_dir: Path) -> int:
     results.append(scenario("bare PUT", "bare", "put.lua", bare, bare_port, id_args, opts))
     results.append(scenario("bare GET", "bare", "get.lua", bare, bare_port, id_args, opts))
     if not opts.no_variants:
-        # Informational rows: the bare app bound exactly like sipline's bind_tcp, and on uvloop.
-        nag, nag_port = start_bare(opts.server_cpu, sipline_socket=True)
-        name = "bare PUT (sipline socket, info)"
-        results.append(scenario(name, "bare-variant", "put.lua", nag, nag_port, id_args, opts))
-        stop(nag)
-        uv, uv_port = start_bare(opts.server_cpu, loop="uvloop")
-        results.append(scenario("bare PUT (uvloop, info)", "bare-variant", "put.lua", uv, uv_port, id_args, opts))
-        results.append(scenario("bare GET (uvloop, info)", "bare-variant", "get.lua", uv, uv_port, id_args, opts))
-        stop(uv)
+        # Informational rows: the bare app on plain asyncio (what the ratios would be against it).
+        aio, aio_port = start_bare(opts.server_cpu, loop="asyncio")
+        results.append(scenario("bare PUT (asyncio, info)", "bare-variant", "put.lua", aio, aio_port, id_args, opts))
+        results.append(scenario("bare GET (asyncio, info)", "bare-variant", "get.lua", aio, aio_port, id_args, opts))
+        stop(aio)
     rss_idle = rss_mb(server.proc.pid)[0]
     results.append(scenario("sipline PUT /sip/{id}", "sipline", "put.lua", server.proc, server.port, id_args, opts))
     results.append(scenario("sipline GET /sip/{id}", "sipline", "get.lua", server.proc, server.port, id_args, opts))

@@ -58,14 +58,23 @@ class Database:
             self._write_wait = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=10000)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
             self._write_lock = asyncio.Lock()
+            # The event loop thread keeps one connection for reading and one for writing: inline
+            # calls never overlap, and a pool checkout costs more than the statements it serves.
+            self._loop_reader: Connection | None = None
+            self._loop_writer: Connection | None = None
         else:
             self._async_engine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
     async def read(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) and return its result; it must not write."""
         if self.is_sqlite:
-            with self._read_engine.connect() as conn:
+            if self._loop_reader is None:
+                self._loop_reader = self._read_engine.connect()
+            conn = self._loop_reader
+            try:
                 return fn(conn, *args, **kwargs)
+            finally:
+                conn.rollback()  # ends SQLAlchemy's bookkeeping; SQLite itself is in autocommit here
         async with self._async_engine.connect() as aconn:
             return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
 
@@ -75,10 +84,14 @@ class Database:
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
         async with self._write_lock:  # queues this process's writers behind one that had to wait
+            if self._loop_writer is None:
+                self._loop_writer = self._write_now.connect()
             try:
-                return _sqlite_write(self._write_now, fn, *args, **kwargs)
+                with self._loop_writer.begin():
+                    return fn(self._loop_writer, *args, **kwargs)
             except _WriteLockBusy:
-                pass
+                self._loop_writer.close()  # a failed BEGIN leaves nothing worth keeping
+                self._loop_writer = None
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._writer, partial(_sqlite_write, self._write_wait, fn, *args, **kwargs)
@@ -87,6 +100,10 @@ class Database:
     async def dispose(self) -> None:
         if self.is_sqlite:
             self._writer.shutdown(wait=True)
+            for conn in (self._loop_reader, self._loop_writer):
+                if conn is not None:
+                    conn.close()
+            self._loop_reader = self._loop_writer = None
             for engine in (self._read_engine, self._write_now, self._write_wait):
                 engine.dispose()
         else:

@@ -126,18 +126,26 @@ class Page:
     has_less: bool  # rows exist before this page
 
 
-def _contains(column: sa.ColumnElement[Any], needle: str) -> sa.ColumnElement[bool]:
+def _contains(conn: Connection, column: sa.ColumnElement[Any], needle: str) -> list[sa.ColumnElement[bool]]:
+    """Case-insensitive substring match, narrowed first by the trigram index where there is one."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    exact = column.ilike(f"%{escaped}%", escape="\\")
+    if conn.dialect.name != "sqlite" or len(needle) < 3:
+        return [exact]  # PostgreSQL's planner uses the pg_trgm index for ILIKE by itself
+    # FTS5 trigram: a quoted phrase matches wherever its trigrams occur in that column, in order.
+    phrase = '"' + needle.replace('"', '""') + '"'
+    match = sa.literal_column("sip_endpoints_search").op("MATCH")(sa.bindparam(None, f"{column.key} : {phrase}"))
+    candidates = sa.select(sa.literal_column("rowid")).select_from(sa.table("sip_endpoints_search")).where(match)
+    return [_T.c.seq.in_(candidates), exact]
 
 
 def page(conn: Connection, q: PageQuery) -> Page:
     """One page in seq order. Keyset, not offset: rows created or deleted meanwhile shift nothing."""
     where: list[sa.ColumnElement[bool]] = [_T.c.project_id == q.project_id]
     if q.username:
-        where.append(_contains(_T.c.username, q.username))
+        where += _contains(conn, _T.c.username, q.username)
     if q.caller_id:
-        where.append(_contains(_T.c.caller_id, q.caller_id))
+        where += _contains(conn, _T.c.caller_id, q.caller_id)
     if q.before is not None:
         where.append(_T.c.seq < q.before)
         order = _T.c.seq.desc()
