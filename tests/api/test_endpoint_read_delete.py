@@ -113,3 +113,25 @@ async def test_prev_link_goes_back_to_the_previous_page(project: Project) -> Non
     back = (await project.client.get(second["links"]["prev"], headers=project.auth)).json()
     assert [e["id"] for e in back["data"]] == [e["id"] for e in first["data"]]
     assert "page_number=1" in second["links"]["self"]
+
+
+async def test_filters_follow_renames_and_deletions(project: Project) -> None:
+    ep = await project.create(username="oldname-xyz", caller_id="Old Caller")
+    await project.request("PUT", f"/endpoints/sip/{ep['id']}", json={"username": "newname-xyz", "caller_id": "New"})
+
+    async def count(**params: str) -> int:
+        return len((await project.request("GET", "/endpoints/sip", params=params)).json()["data"])
+
+    assert await count(filter_username="oldname") == 0
+    assert await count(filter_username="NEWNAME") == 1
+    assert await count(filter_caller_id="old caller") == 0
+    await project.request("DELETE", f"/endpoints/sip/{ep['id']}")
+    assert await count(filter_username="newname") == 0
+
+
+@pytest.mark.parametrize("needle", ['a"b', '"""', "x' OR 1=1 --", "NEAR(a b)", "*", "user:name", "\\%_"])
+async def test_filters_with_query_syntax_characters_match_literally(project: Project, needle: str) -> None:
+    await project.create(username="plain-user", caller_id=f"has {needle} inside")
+    r = await project.request("GET", "/endpoints/sip", params={"filter_caller_id": needle})
+    assert r.status_code == 200
+    assert [e["username"] for e in r.json()["data"]] == ["plain-user"]
