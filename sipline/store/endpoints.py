@@ -25,7 +25,8 @@ USERNAME_TAKEN = Problem("username", "username has already been taken", "Invalid
 
 
 # Hot statements are built once: building a 30-column SELECT costs more than running it.
-_BY_ID_QUERY = sa.select(*_RECORD_COLUMNS).where(
+_SELECT_RECORDS = sa.select(*_RECORD_COLUMNS)
+_BY_ID_QUERY = _SELECT_RECORDS.where(
     _T.c.id == sa.bindparam("endpoint_id"), _T.c.project_id == sa.bindparam("project_id")
 )
 _BY_ID = Prepared(_BY_ID_QUERY)
@@ -126,26 +127,52 @@ class Page:
     has_less: bool  # rows exist before this page
 
 
-def _contains(conn: Connection, column: sa.ColumnElement[Any], needle: str) -> list[sa.ColumnElement[bool]]:
-    """Case-insensitive substring match, narrowed first by the trigram index where there is one."""
+def _contains(column: sa.ColumnElement[Any], needle: str) -> sa.ColumnElement[bool]:
+    """Case-insensitive substring match (PostgreSQL's planner serves it from the pg_trgm index)."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    exact = column.ilike(f"%{escaped}%", escape="\\")
-    if conn.dialect.name != "sqlite" or len(needle) < 3:
-        return [exact]  # PostgreSQL's planner uses the pg_trgm index for ILIKE by itself
-    # FTS5 trigram: a quoted phrase matches wherever its trigrams occur in that column, in order.
-    phrase = '"' + needle.replace('"', '""') + '"'
-    match = sa.literal_column("sip_endpoints_search").op("MATCH")(sa.bindparam(None, f"{column.key} : {phrase}"))
-    candidates = sa.select(sa.literal_column("rowid")).select_from(sa.table("sip_endpoints_search")).where(match)
-    return [_T.c.seq.in_(candidates), exact]
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+_TRIGRAM_CAP = 1000
+_TRIGRAM_QUERY = sa.text(
+    "SELECT rowid FROM sip_endpoints_search WHERE sip_endpoints_search MATCH :match"
+    " AND rowid > :after AND rowid < :before ORDER BY rowid LIMIT :limit"
+)
+
+
+def _trigram_candidates(conn: Connection, q: PageQuery) -> list[int] | None:
+    """SQLite: the seqs the FTS5 trigram index (migration 0002) says may match, if few enough.
+
+    SQLite's planner would scan the project's rows and probe the index for each; fetching up to
+    _TRIGRAM_CAP candidates first turns a 100,000-row scan into as many rowid lookups. A needle
+    with more candidates is common, and the scan in seq order then meets a page's worth soon.
+    """
+    terms = [(name, needle) for name, needle in (("username", q.username), ("caller_id", q.caller_id)) if needle]
+    if conn.dialect.name != "sqlite" or not terms or any(len(needle) < 3 for _, needle in terms):
+        return None
+    # A quoted phrase matches where its trigrams occur in that column, in order; the ILIKE decides.
+    match = " AND ".join(f'{name} : "{needle.replace(chr(34), chr(34) * 2)}"' for name, needle in terms)
+    after = q.after if q.after is not None else -1
+    before = q.before if q.before is not None else 2**62
+    params = {"match": match, "after": after, "before": before, "limit": _TRIGRAM_CAP + 1}
+    seqs = conn.execute(_TRIGRAM_QUERY, params).scalars().all()
+    return None if len(seqs) > _TRIGRAM_CAP else list(seqs)
 
 
 def page(conn: Connection, q: PageQuery) -> Page:
     """One page in seq order. Keyset, not offset: rows created or deleted meanwhile shift nothing."""
-    where: list[sa.ColumnElement[bool]] = [_T.c.project_id == q.project_id]
+    where: list[sa.ColumnElement[bool]] = []
     if q.username:
-        where += _contains(conn, _T.c.username, q.username)
+        where.append(_contains(_T.c.username, q.username))
     if q.caller_id:
-        where += _contains(conn, _T.c.caller_id, q.caller_id)
+        where.append(_contains(_T.c.caller_id, q.caller_id))
+    candidates = _trigram_candidates(conn, q)
+    if candidates is None:
+        where.append(_T.c.project_id == q.project_id)
+    else:
+        # Unary + keeps SQLite from driving the query by the project index instead of the candidates.
+        where.append(sa.literal_column("+sip_endpoints.project_id") == q.project_id)
+        where.append(_T.c.seq.in_(candidates))
     if q.before is not None:
         where.append(_T.c.seq < q.before)
         order = _T.c.seq.desc()
@@ -153,7 +180,7 @@ def page(conn: Connection, q: PageQuery) -> Page:
         if q.after is not None:
             where.append(_T.c.seq > q.after)
         order = _T.c.seq.asc()
-    result = conn.execute(sa.select(*_RECORD_COLUMNS).where(*where).order_by(order).limit(q.size + 1))
+    result = conn.execute(_SELECT_RECORDS.where(*where).order_by(order).limit(q.size + 1))
     rows = [_record(r) for r in result]
     more = len(rows) > q.size
     rows = rows[: q.size]
