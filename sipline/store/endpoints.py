@@ -16,7 +16,7 @@ from sipline.domain.endpoint import STORED
 from sipline.domain.errors import Conflict, Problem
 
 from .prepared import Prepared
-from .schema import sip_bindings, sip_endpoints
+from .schema import PROFILE_COLUMNS, projects, sip_bindings, sip_endpoints
 
 _T = sip_endpoints
 _RECORD_COLUMNS = [_T.c.seq, _T.c.id, _T.c.password_sealed, *(_T.c[name] for name in STORED)]
@@ -30,6 +30,13 @@ _BY_ID_QUERY = _SELECT_RECORDS.where(
     _T.c.id == sa.bindparam("endpoint_id"), _T.c.project_id == sa.bindparam("project_id")
 )
 _BY_ID = Prepared(_BY_ID_QUERY)
+# A GET needs the project's defaults as well: one statement instead of two.
+_PROFILE_COLUMNS = [projects.c[name] for name in PROFILE_COLUMNS]
+_WITH_PROFILE = Prepared(
+    sa.select(*_RECORD_COLUMNS, *_PROFILE_COLUMNS)
+    .join_from(_T, projects, projects.c.id == _T.c.project_id)
+    .where(_T.c.id == sa.bindparam("endpoint_id"), _T.c.project_id == sa.bindparam("project_id"))
+)
 _BY_ID_LOCKED = Prepared(_BY_ID_QUERY.with_for_update())
 _NAME_TAKEN = (
     sa.select(_T.c.seq)
@@ -59,6 +66,11 @@ def _savepoint(conn: Connection) -> AbstractContextManager[Any]:
 def get(conn: Connection, project_id: str, endpoint_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = _BY_ID_LOCKED if for_update else _BY_ID
     return query.first(conn, endpoint_id=endpoint_id, project_id=project_id)
+
+
+def get_with_profile(conn: Connection, project_id: str, endpoint_id: str) -> dict[str, Any] | None:
+    """The endpoint's record merged with its project's profile columns (default_*, domain_identifier)."""
+    return _WITH_PROFILE.first(conn, endpoint_id=endpoint_id, project_id=project_id)
 
 
 def auth_record_for_update(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:

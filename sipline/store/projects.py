@@ -17,16 +17,9 @@ from sipline.domain.values import DEFAULT_CIPHERS, DEFAULT_CODECS, DEFAULT_ENCRY
 
 from .credentials import Credentials
 from .prepared import Prepared
-from .schema import projects, sip_endpoints
+from .schema import PROFILE_COLUMNS, projects, sip_endpoints
 
 DOMAIN_TAKEN = Problem("domain_identifier", "domain_identifier has already been taken", code="taken")
-PROFILE_COLUMNS = (
-    "domain_identifier",
-    "default_codecs",
-    "default_ciphers",
-    "default_encryption",
-    "default_send_as",
-)
 
 
 _GET_QUERY = sa.select(projects).where(projects.c.id == sa.bindparam("project_id"))

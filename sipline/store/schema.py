@@ -29,6 +29,9 @@ projects = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# The SIP profile lives on the project row: these columns.
+PROFILE_COLUMNS = ("domain_identifier", "default_codecs", "default_ciphers", "default_encryption", "default_send_as")
+
 api_tokens = sa.Table(
     "api_tokens",
     metadata,

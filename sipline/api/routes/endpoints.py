@@ -68,11 +68,11 @@ def _list(conn: Connection, query: store.PageQuery) -> tuple[store.Page, dict[st
     return store.page(conn, query), _project(conn, query.project_id)
 
 
-def _get(conn: Connection, project_id: str, endpoint_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = store.get(conn, project_id, endpoint_id)
+def _get(conn: Connection, project_id: str, endpoint_id: str) -> dict[str, Any]:
+    record = store.get_with_profile(conn, project_id, endpoint_id)
     if record is None:
         raise NotFound()
-    return record, _project(conn, project_id)
+    return record
 
 
 def _create(
@@ -180,8 +180,8 @@ async def create_endpoint(
 async def get_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
-    record, profile = await runtime.db.read(_get, principal.project_id, _endpoint_id(id))
-    return _shape(record, profile)
+    record = await runtime.db.read(_get, principal.project_id, _endpoint_id(id))
+    return _shape(record, record)  # the record carries its profile's columns
 
 
 @route(
