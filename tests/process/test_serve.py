@@ -120,3 +120,17 @@ def test_cli_creates_projects_and_tokens_that_the_api_accepts_and_revokes(served
 
     assert cli("tokens", "revoke", token["token"], data_dir=data_dir).returncode == 0
     assert httpx.get(url, auth=(project["id"], token["token"])).status_code == 401
+
+
+def test_migrate_brings_an_empty_database_to_the_latest_schema_and_is_idempotent(tmp_path: Path) -> None:
+    import sqlite3
+
+    for _ in range(2):
+        result = cli("migrate", data_dir=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "latest schema" in result.stdout
+    with sqlite3.connect(tmp_path / "sipline.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {"projects", "api_tokens", "sip_endpoints", "sip_bindings", "sip_endpoints_search"} <= tables
+    assert version == [("0002",)]
