@@ -90,6 +90,11 @@ def apply_patch(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[st
     return merged
 
 
+def changed_fields(current: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored fields whose value differs between two versions of a record."""
+    return {name: record.get(name) for name in STORED if record.get(name) != current.get(name)}
+
+
 def record_problems(record: Mapping[str, Any]) -> list[Problem]:
     """Rules that span fields, checked on the merged record (seed: 'validation on the merged record')."""
     handler = record.get("call_handler")

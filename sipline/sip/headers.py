@@ -120,8 +120,22 @@ _LIST_HEADERS = frozenset(
 )
 
 
+_CANONICAL_CACHE: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
     """Full, conventionally capitalised header name; unknown names are kept as sent."""
+    cached = _CANONICAL_CACHE.get(name)
+    if cached is not None:
+        return cached
+    result = _canonical_name(name)
+    if len(_CANONICAL_CACHE) >= 1024:
+        _CANONICAL_CACHE.clear()  # names are sender-chosen: never let them grow the cache
+    _CANONICAL_CACHE[name] = result
+    return result
+
+
+def _canonical_name(name: str) -> str:
     name = name.strip()
     lower = name.lower()
     if lower in COMPACT_FORMS:
@@ -161,10 +175,11 @@ def split_outside(value: str, sep: str) -> list[str] | None:
 class Headers:
     """Ordered multi-map of header fields with case-insensitive, compact-form-aware names."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
+        self._keys: list[str] = []  # lowercased canonical name of each field, for lookups
         for name, value in fields:
             self.add(name, value)
 
@@ -178,28 +193,54 @@ class Headers:
         if "\r" in value or "\n" in value:
             # A raw line break would let a value inject extra header fields when serialised.
             raise ValueError("header values cannot contain line breaks")
-        self._fields.append((canonical_name(name), value.strip()))
+        canonical = canonical_name(name)
+        self._fields.append((canonical, value.strip()))
+        self._keys.append(canonical.lower())
+
+    def add_parsed(self, name: str, value: str) -> None:
+        """`add` for a field whose name already matched TOKEN_RE and whose value has no CR or LF
+        (the parser's, or a copy from a parsed message): the same result without the checks."""
+        canonical = canonical_name(name)
+        self._fields.append((canonical, value.strip()))
+        self._keys.append(canonical.lower())
+
+    def first(self, name: str) -> str | None:
+        """The first field of that name as received (no list splitting), or None."""
+        key = self._key(name)
+        try:
+            return self._fields[self._keys.index(key)][1]
+        except ValueError:
+            return None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name by one, kept at the position of the first."""
         key = self._key(name)
-        position = next((i for i, (n, _) in enumerate(self._fields) if n.lower() == key), None)
+        position = self._keys.index(key) if key in self._keys else None
         self.remove(name)
         self.add(name, value)
         if position is not None:
             self._fields.insert(position, self._fields.pop())
+            self._keys.insert(position, self._keys.pop())
 
     def remove(self, name: str) -> None:
         key = self._key(name)
-        self._fields = [(n, v) for n, v in self._fields if n.lower() != key]
+        if key in self._keys:
+            kept = [(k, f) for k, f in zip(self._keys, self._fields, strict=True) if k != key]
+            self._keys = [k for k, _ in kept]
+            self._fields = [f for _, f in kept]
 
     def get_all(self, name: str) -> list[str]:
         key = self._key(name)
-        values = [v for n, v in self._fields if n.lower() == key]
+        values = [f[1] for k, f in zip(self._keys, self._fields, strict=True) if k == key]
         if key not in _LIST_HEADERS:
             return values
         result: list[str] = []
         for value in values:
+            if "," not in value:  # the common case: one element, nothing to split
+                value = value.strip()
+                if value:
+                    result.append(value)
+                continue
             parts = split_outside(value, ",")
             if parts is None:
                 # Unbalanced: hand it over whole, the element parser will reject it with a reason.
@@ -209,13 +250,18 @@ class Headers:
         return result
 
     def get(self, name: str) -> str | None:
+        key = self._key(name)
+        if key not in _LIST_HEADERS:
+            try:
+                return self._fields[self._keys.index(key)][1]
+            except ValueError:
+                return None
         values = self.get_all(name)
         return values[0] if values else None
 
     def count(self, name: str) -> int:
         """Number of header lines (not list elements) carrying that name."""
-        key = self._key(name)
-        return sum(1 for n, _ in self._fields if n.lower() == key)
+        return self._keys.count(self._key(name))
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
@@ -224,7 +270,7 @@ class Headers:
         return Headers(self._fields)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.count(name) > 0
+        return isinstance(name, str) and self._key(name) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._fields))
@@ -353,7 +399,27 @@ class SipUri:
 
 
 def parse_uri(text: str) -> SipUri:
-    """A sip: or sips: URI; user, password and parameters are percent-decoded."""
+    """A sip: or sips: URI; user, password and parameters are percent-decoded.
+
+    One request names the same URIs several times (Request-URI, To, Contact, each checked while
+    parsing and read again by the registrar), so recent results are kept; a SipUri is immutable
+    by convention (nothing may change its params). Errors are not kept: they raise each time.
+    """
+    cached = _URI_CACHE.get(text)
+    if cached is not None:
+        return cached
+    uri = _parse_uri(text)
+    if len(_URI_CACHE) >= _URI_CACHE_SIZE:
+        _URI_CACHE.clear()  # URIs are sender-chosen: bounded, and cheap to refill
+    _URI_CACHE[text] = uri
+    return uri
+
+
+_URI_CACHE: dict[str, SipUri] = {}
+_URI_CACHE_SIZE = 4096
+
+
+def _parse_uri(text: str) -> SipUri:
     match = _SCHEME_URI_RE.fullmatch(text)
     if not match or match[1].lower() not in ("sip", "sips"):
         raise SipParseError(f"not a SIP URI: {text[:80]!r}")
@@ -397,6 +463,8 @@ def parse_uri(text: str) -> SipUri:
 
 def check_uri(text: str) -> None:
     """Any absolute URI (RFC 3261 §25.1 absoluteURI, loosely); SIP URIs are checked fully."""
+    if text in _URI_CACHE:
+        return  # parsed (so valid) a moment ago
     match = _SCHEME_URI_RE.fullmatch(text)
     if not match:
         raise SipParseError(f"invalid URI {text[:80]!r}")
@@ -435,6 +503,21 @@ _DISPLAY_TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:\s+[A-Za-z0-9\-.!%*_
 
 
 def parse_name_addr(text: str) -> NameAddr:
+    """From/To/Contact/Route value, cached like `parse_uri` (see `_parse_name_addr`)."""
+    cached = _NAME_ADDR_CACHE.get(text)
+    if cached is not None:
+        return cached
+    result = _parse_name_addr(text)
+    if len(_NAME_ADDR_CACHE) >= _URI_CACHE_SIZE:
+        _NAME_ADDR_CACHE.clear()
+    _NAME_ADDR_CACHE[text] = result
+    return result
+
+
+_NAME_ADDR_CACHE: dict[str, NameAddr] = {}
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     """From/To/Contact/Route value: `["display"] <uri> ;params` or a bare addr-spec `uri;params`.
 
     In the bare form everything after the first ';' is a header parameter (RFC 3261 §20.10), which is

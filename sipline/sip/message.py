@@ -220,7 +220,7 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
         if "\r" in value:
             error = error or "bare CR in a header field"
             continue
-        headers.add(name, value)
+        headers.add_parsed(name, value)  # the name matched TOKEN_RE above; no CR, no LF
     return headers, error
 
 
@@ -306,6 +306,9 @@ def serialize(msg: SipRequest | SipResponse) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + msg.body
 
 
+_COPIED = ("From", "To", "Call-ID", "CSeq")
+
+
 def make_response(
     request: SipRequest,
     status: int,
@@ -317,11 +320,14 @@ def make_response(
 ) -> SipResponse:
     """A response to `request` with Via, From, To, Call-ID and CSeq copied (RFC 3261 §8.2.6)."""
     out = Headers()
+    copied: dict[str, str] = {}
     for name, value in request.headers.items():
         if name == "Via":
             out.add(name, value)
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        value = next((v for n, v in request.headers.items() if n == name), None)
+        elif name in _COPIED and name not in copied:
+            copied[name] = value
+    for name in _COPIED:
+        value = copied.get(name)
         if value is None:
             continue
         if name == "To" and to_tag is not None and not _has_tag(value):

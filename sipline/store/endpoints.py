@@ -10,7 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from sipline.domain.endpoint import STORED
 from sipline.domain.errors import Conflict, Problem
@@ -51,7 +50,20 @@ _AUTH_LOCKED = Prepared(
     .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
     .with_for_update()
 )
-_UPDATE = _T.update().where(_T.c.id == sa.bindparam("_endpoint_id"))
+_CREDENTIAL_COLUMNS = ("password_sealed", "ha1_md5", "ha1_sha256")
+_JSON_PARAMS = frozenset(f"v_{c.key}" for c in _T.columns if isinstance(c.type, sa.JSON))
+
+
+def _writes(statement: Any, columns: tuple[str, ...]) -> Prepared:
+    """INSERT or UPDATE of `columns`, each bound as v_<column> (a bind may not share a column's name)."""
+    return Prepared(statement.values({name: sa.bindparam(f"v_{name}") for name in columns}), json_params=_JSON_PARAMS)
+
+
+_UPDATE_WHERE = _T.update().where(_T.c.id == sa.bindparam("where_id"))
+_INSERT = _writes(_T.insert(), (*STORED, *_CREDENTIAL_COLUMNS, "id", "project_id", "created_at", "updated_at"))
+# One UPDATE per set of changed columns, built on first use: a partial update writes only what
+# changed, so SQLite leaves untouched indexes (and the search index's trigger) alone.
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
 def _record(row: sa.Row[Any]) -> dict[str, Any]:
@@ -82,36 +94,38 @@ def username_taken(conn: Connection, project_id: str, username: str, except_id: 
     return conn.execute(_NAME_TAKEN, params).first() is not None
 
 
-def _stored_values(record: dict[str, Any]) -> dict[str, Any]:
-    return {name: record.get(name) for name in STORED}
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"v_{name}": value for name, value in values.items()}
+
+
+def _write(conn: Connection, statement: Prepared, params: dict[str, Any]) -> None:
+    """Run a write whose only possible conflict is the (project, username) uniqueness."""
+    try:
+        with _savepoint(conn):
+            statement.run(conn, **params)
+    except conn.dialect.dbapi.IntegrityError:  # type: ignore[union-attr]
+        raise Conflict(USERNAME_TAKEN) from None
 
 
 def insert(conn: Connection, project_id: str, record: dict[str, Any], credentials: dict[str, str]) -> str:
     endpoint_id = str(uuid.uuid4())
     now = time.time()
-    values = {
-        **_stored_values(record),
-        **credentials,
-        "id": endpoint_id,
-        "project_id": project_id,
-        "created_at": now,
-        "updated_at": now,
-    }
-    try:
-        with _savepoint(conn):
-            conn.execute(_T.insert(), values)
-    except IntegrityError:
-        raise Conflict(USERNAME_TAKEN) from None
+    values = {name: record.get(name) for name in STORED}
+    values |= {**credentials, "id": endpoint_id, "project_id": project_id, "created_at": now, "updated_at": now}
+    _write(conn, _INSERT, _bound(values))
     return endpoint_id
 
 
-def update(conn: Connection, endpoint_id: str, record: dict[str, Any], credentials: dict[str, str] | None) -> None:
-    values = {**_stored_values(record), **(credentials or {}), "updated_at": time.time(), "_endpoint_id": endpoint_id}
-    try:
-        with _savepoint(conn):
-            conn.execute(_UPDATE, values)
-    except IntegrityError:
-        raise Conflict(USERNAME_TAKEN) from None
+def update(conn: Connection, endpoint_id: str, changes: dict[str, Any]) -> None:
+    """Write the changed stored columns (and credential columns) of a row the caller has locked."""
+    if not changes:
+        return
+    values = {**changes, "updated_at": time.time()}
+    columns = tuple(sorted(values))
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES.setdefault(columns, _writes(_UPDATE_WHERE, columns))
+    _write(conn, statement, {**_bound(values), "where_id": endpoint_id})
 
 
 def delete(conn: Connection, project_id: str, endpoint_id: str) -> bool:

@@ -1,9 +1,11 @@
-"""Hot-path reads compiled once per dialect and run on the raw driver cursor.
+"""Hot-path statements compiled once per dialect and run on the raw driver cursor.
 
 SQLAlchemy Core spends 100-200 µs per statement (cache key, execution context, result proxy)
 where SQLite answers an indexed lookup in 10 µs; a request does two or three such lookups. A
 `Prepared` keeps the statement as SQLAlchemy built it (so both dialects get correct SQL) and skips
-the per-execution machinery. Only for simple SELECTs of plain columns; JSON columns are decoded here.
+the per-execution machinery. For SELECTs of plain columns (JSON columns decoded here) and for
+INSERT/UPDATE/DELETE with named bind parameters (JSON parameters encoded here). Errors are the
+driver's own: catch `conn.dialect.dbapi.IntegrityError`, not SQLAlchemy's wrapper.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from sqlalchemy import Connection
 
 
 class Prepared:
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(self, statement: sa.Executable, *, json_params: frozenset[str] = frozenset()) -> None:
         self._statement = statement
-        self._names = [c.key for c in statement.selected_columns]
-        self._json = {c.key for c in statement.selected_columns if isinstance(c.type, sa.JSON)}
+        selected = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
+        self._names = [c.key for c in selected]
+        self._json = {c.key for c in selected if isinstance(c.type, sa.JSON)}
+        self._json_params = json_params
         self._compiled: dict[str, tuple[str, list[str]]] = {}
 
     def _sql(self, conn: Connection) -> tuple[str, list[str]]:
@@ -29,12 +33,30 @@ class Prepared:
             self._compiled[name] = (compiled.string, list(compiled.positiontup or ()))
         return self._compiled[name]
 
+    def _args(self, order: list[str], params: dict[str, Any]) -> tuple[Any, ...]:
+        if not self._json_params:
+            return tuple(params[key] for key in order)
+        return tuple(
+            json.dumps(params[key]) if key in self._json_params and params[key] is not None else params[key]
+            for key in order
+        )
+
+    def run(self, conn: Connection, **params: Any) -> int:
+        """Execute a data-changing statement; returns the number of rows it touched."""
+        sql, order = self._sql(conn)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, self._args(order, params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         """The first row as a dict (column key to value), or None."""
         sql, order = self._sql(conn)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, tuple(params[key] for key in order))
+            cursor.execute(sql, self._args(order, params))
             row = cursor.fetchone()
         finally:
             cursor.close()

@@ -93,12 +93,12 @@ def _update(
     if current is None:
         raise NotFound()
     record, patch = _validate(conn, project_id, current, raw)
-    creds = None
+    changes = rules.changed_fields(current, record)
     if "password" in patch:
-        creds = credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
-    elif record["username"] != current["username"]:
-        creds = credentials.rederive(current["password_sealed"], record["username"], profile["domain_identifier"])
-    store.update(conn, endpoint_id, record, creds)
+        changes |= credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
+    elif "username" in changes:
+        changes |= credentials.rederive(current["password_sealed"], record["username"], profile["domain_identifier"])
+    store.update(conn, endpoint_id, changes)
     return record, profile
 
 
