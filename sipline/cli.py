@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Settings
 from .runtime import Runtime
-from .server import StartupError, run
+from .server import StartupError, open_runtime, run
 from .store import migrate, projects, tokens
 
 
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) -> int:
     async def go() -> int:
-        rt = Runtime.from_settings(settings)
+        rt = open_runtime(settings)
         try:
             await migrate.upgrade(rt.db)
             return await action(rt)

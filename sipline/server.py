@@ -71,8 +71,15 @@ def _announce_bootstrap(project: dict[str, Any], token: str, base_url: str) -> N
     )
 
 
+def open_runtime(settings: Settings) -> Runtime:
+    try:
+        return Runtime.from_settings(settings)
+    except ValueError as exc:  # an unsupported database URL, say: one line, not a traceback
+        raise StartupError(str(exc)) from None
+
+
 async def serve(settings: Settings, *, sip: bool = True) -> None:
-    rt = Runtime.from_settings(settings)
+    rt = open_runtime(settings)
     try:
         http_sock = bind_tcp(settings.http_host, settings.http_port)  # fail fast, before touching the DB
         created = await prepare(rt)

@@ -1,0 +1,54 @@
+"""How store functions run: SQLite's write lock held by another process, URL forms users write."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sipline.store import migrate, projects
+from sipline.store.db import Database, normalize_url
+
+
+async def test_a_write_waits_for_another_process_lock_without_stalling_reads(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db)
+        await db.write(projects.create, "first")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            pending = asyncio.create_task(db.write(projects.create, "second"))
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            # The event loop keeps serving reads while the write waits on its thread.
+            assert [p["name"] for p in await asyncio.wait_for(db.read(projects.list_all), 1)] == ["first"]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        created = await asyncio.wait_for(pending, 5)
+        assert created["name"] == "second"
+        assert [p["name"] for p in await db.read(projects.list_all)] == ["first", "second"]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///var/x.db", "sqlite"),
+        ("sqlite+aiosqlite:///var/x.db", "sqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_database_urls_in_the_usual_forms_are_accepted(given: str, driver: str) -> None:
+    assert normalize_url(given).drivername == driver
+
+
+def test_unsupported_databases_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="mysql"):
+        normalize_url("mysql://u@h/db")
