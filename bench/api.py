@@ -557,6 +557,12 @@ def _main(opts: argparse.Namespace, data_dir: Path) -> int:
         results.append(scenario("bare GET (asyncio, info)", "bare-variant", "get.lua", aio, aio_port, id_args, opts))
         stop(aio)
     rss_idle = rss_mb(server.proc.pid)[0]
+    # The floor: Litestar, uvicorn and one trivial query, no auth, no endpoint logic.
+    results.append(
+        scenario(
+            "sipline GET /healthz (floor)", "sipline", "path.lua", server.proc, server.port, ["/healthz", auth], opts
+        )
+    )
     results.append(scenario("sipline PUT /sip/{id}", "sipline", "put.lua", server.proc, server.port, id_args, opts))
     results.append(scenario("sipline GET /sip/{id}", "sipline", "get.lua", server.proc, server.port, id_args, opts))
     results.append(
