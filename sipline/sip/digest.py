@@ -63,6 +63,8 @@ _AUTH_PARAM_RE = re.compile(
     r'\s*(?P<name>[A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^\s,"]+))\s*(?:,|$)',
     re.S,
 )
+_SCHEME_RE = re.compile(r"(\S+)\s+(.*)", re.S)
+_ESCAPED_RE = re.compile(r"\\(.)", re.S)
 _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded base64url
 
@@ -71,7 +73,7 @@ def parse_authorization(value: str) -> DigestCredentials | None:
     """Authorization / Proxy-Authorization value; None for other schemes or anything malformed."""
     if not isinstance(value, str):
         return None
-    scheme = re.match(r"(\S+)\s+(.*)", value.strip(), re.S)
+    scheme = _SCHEME_RE.match(value.strip())
     if scheme is None or scheme[1].lower() != "digest":
         return None
     params: dict[str, str] = {}
@@ -84,8 +86,9 @@ def parse_authorization(value: str) -> DigestCredentials | None:
         name = match["name"].lower()
         if name in params:
             return None  # a repeated parameter makes the response ambiguous
-        if match["quoted"] is not None:
-            params[name] = re.sub(r"\\(.)", r"\1", match["quoted"], flags=re.S)
+        quoted = match["quoted"]
+        if quoted is not None:
+            params[name] = _ESCAPED_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
         else:
             params[name] = match["token"]
         position = match.end()

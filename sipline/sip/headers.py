@@ -121,6 +121,21 @@ _LIST_HEADERS = frozenset(
 
 
 _CANONICAL_CACHE: dict[str, str] = {}
+_KEY_CACHE: dict[str, str] = {}  # name as given -> lowercased canonical name
+_NAMES_CACHE: dict[str, tuple[str, str]] = {}  # name as given -> (canonical, lowercased canonical)
+_VALID_NAMES: set[str] = set()  # names seen to match TOKEN_RE (bounded like the caches above)
+
+
+def is_token(name: str) -> bool:
+    """TOKEN_RE.fullmatch for header names, remembered: the same dozen names arrive every time."""
+    if name in _VALID_NAMES:
+        return True
+    if TOKEN_RE.fullmatch(name) is None:
+        return False
+    if len(_VALID_NAMES) >= 1024:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
+    return True
 
 
 def canonical_name(name: str) -> str:
@@ -145,6 +160,8 @@ def _canonical_name(name: str) -> str:
 
 def split_outside(value: str, sep: str) -> list[str] | None:
     """Split on `sep` outside quoted strings and <...>; None when quotes or brackets are unbalanced."""
+    if '"' not in value and "<" not in value:
+        return value.split(sep)  # nothing to be outside of: the common case, at C speed
     parts: list[str] = []
     start = 0
     in_quotes = in_angle = escaped = False
@@ -185,7 +202,13 @@ class Headers:
 
     @staticmethod
     def _key(name: str) -> str:
-        return canonical_name(name).lower()
+        key = _KEY_CACHE.get(name)
+        if key is None:
+            key = canonical_name(name).lower()
+            if len(_KEY_CACHE) >= 1024:
+                _KEY_CACHE.clear()  # names are sender-chosen: never let them grow the cache
+            _KEY_CACHE[name] = key
+        return key
 
     def add(self, name: str, value: str) -> None:
         if not TOKEN_RE.fullmatch(name.strip()):
@@ -200,9 +223,21 @@ class Headers:
     def add_parsed(self, name: str, value: str) -> None:
         """`add` for a field whose name already matched TOKEN_RE and whose value has no CR or LF
         (the parser's, or a copy from a parsed message): the same result without the checks."""
-        canonical = canonical_name(name)
-        self._fields.append((canonical, value.strip()))
-        self._keys.append(canonical.lower())
+        names = _NAMES_CACHE.get(name)
+        if names is None:
+            canonical = canonical_name(name)
+            names = (canonical, canonical.lower())
+            if len(_NAMES_CACHE) >= 1024:
+                _NAMES_CACHE.clear()  # names are sender-chosen: never let them grow the cache
+            _NAMES_CACHE[name] = names
+        self._fields.append((names[0], value.strip()))
+        self._keys.append(names[1])
+
+    def replace_value(self, index: int, value: str) -> None:
+        """Give the field at `index` (of `items()`) a new value, built from parsed values."""
+        if "\r" in value or "\n" in value:
+            raise ValueError("header values cannot contain line breaks")
+        self._fields[index] = (self._fields[index][0], value.strip())
 
     def first(self, name: str) -> str | None:
         """The first field of that name as received (no list splitting), or None."""
@@ -416,7 +451,7 @@ def parse_uri(text: str) -> SipUri:
 
 
 _URI_CACHE: dict[str, SipUri] = {}
-_URI_CACHE_SIZE = 4096
+_URI_CACHE_SIZE = 1024
 
 
 def _parse_uri(text: str) -> SipUri:
@@ -594,7 +629,24 @@ class Via:
 
 
 def parse_via(text: str) -> Via:
-    """One Via value (not a comma list): `SIP/2.0/UDP host[:port];params`, LWS tolerated."""
+    """One Via value (not a comma list): `SIP/2.0/UDP host[:port];params`, LWS tolerated.
+
+    Cached like `parse_uri`: the top Via is parsed while checking a message and again to stamp it.
+    """
+    cached = _VIA_CACHE.get(text)
+    if cached is not None:
+        return cached
+    via = _parse_via(text)
+    if len(_VIA_CACHE) >= _URI_CACHE_SIZE:
+        _VIA_CACHE.clear()
+    _VIA_CACHE[text] = via
+    return via
+
+
+_VIA_CACHE: dict[str, Via] = {}
+
+
+def _parse_via(text: str) -> Via:
     match = _VIA_RE.fullmatch(text.strip())
     if not match:
         raise SipParseError("malformed Via sent-protocol")

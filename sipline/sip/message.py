@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import (
-    TOKEN_RE,
     Headers,
     NameAddr,
     SipUri,
@@ -19,6 +18,7 @@ from sipline.sip.headers import (
     check_uri,
     generate_branch,
     generate_tag,
+    is_token,
     parse_name_addr,
     parse_uri,
     parse_via,
@@ -208,7 +208,7 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
             continue
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not TOKEN_RE.fullmatch(name):
+        if not colon or not is_token(name):
             error = error or f"malformed header line {line[:40]!r}"
             fields.append(["", ""])  # swallow its continuation lines too
             continue

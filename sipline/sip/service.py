@@ -123,15 +123,22 @@ class _TtlCache:
         self._items[key] = (now + self.ttl, value)
 
 
+_Entry = tuple[Any, ...]  # (expiry, data, Via fields...) or (expiry,) while in progress
+
+
 class _Retransmissions:
     """Answers by server transaction (RFC 3261 §17.2.3 branch match) for 32 s (Timer J): a UDP
     retransmission gets the same answer again instead of a second pass through the registrar
-    (which would refuse the repeated nonce-count). None marks a request still being answered."""
+    (which would refuse the repeated nonce-count). None marks a request still being answered.
+
+    Entries are kept as tuples of plain values, not as Reply/Via objects: tens of thousands of
+    them would otherwise be traversed by every full garbage collection (a pause of 100 ms and more
+    at a few thousand registrations per second); tuples of atoms are not tracked by the collector."""
 
     def __init__(self, ttl: float = 32.0, max_entries: int = 20_000) -> None:
         self.ttl = ttl
         self._max = max_entries
-        self._items: OrderedDict[tuple[str, str, int, str, str], tuple[float, Reply | None]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, int, str, str], _Entry] = OrderedDict()
 
     @staticmethod
     def key(request: SipRequest, via: Via, source: tuple[str, int]) -> tuple[str, str, int, str, str] | None:
@@ -147,11 +154,27 @@ class _Retransmissions:
                 break
             self._items.popitem(last=False)
         hit = self._items.get(key)
-        return (False, None) if hit is None else (True, hit[1])
+        if hit is None:
+            return False, None
+        if len(hit) == 1:
+            return True, None
+        _, data, via = hit
+        if via is None:
+            return True, Reply(data, None)
+        protocol, transport, host, port, params = via
+        return True, Reply(data, Via(protocol, transport, host, port, dict(params)))
 
     def store(self, key: tuple[str, str, int, str, str], reply: Reply | None, now: float) -> None:
+        expiry = now + self.ttl
+        if reply is None:
+            entry: _Entry = (expiry,)
+        elif reply.via is None:
+            entry = (expiry, reply.data, None)
+        else:
+            v = reply.via
+            entry = (expiry, reply.data, (v.protocol, v.transport, v.host, v.port, tuple(v.params.items())))
         self._items.pop(key, None)
-        self._items[key] = (now + self.ttl, reply)
+        self._items[key] = entry
         while len(self._items) > self._max:
             self._items.popitem(last=False)
 
@@ -182,6 +205,7 @@ class SipService:
         self.throttle = throttle or AuthThrottle()
         self._domains = _TtlCache(domain_cache_ttl)
         self._retransmissions = _Retransmissions()
+        self._date_cache: tuple[int, str] = (-1, "")
         own = {"localhost", runtime.settings.sip_host.lower(), self.base_domain}
         self._own_hosts = frozenset(own)
 
@@ -298,7 +322,7 @@ class SipService:
             if result.bindings != [p.binding for p in previous]:
                 origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request))
                 binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
-            return self._respond(request, 200, headers=[*result.headers, ("Date", formatdate(now, usegmt=True))])
+            return self._respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
 
         return await self.runtime.db.write(transaction)
 
@@ -369,6 +393,15 @@ class SipService:
         return endpoint, binding_store.list_for_endpoint(conn, endpoint["id"])
 
     # --- responses -----------------------------------------------------------------------------
+
+    def _date(self, now: float) -> str:
+        """formatdate(now, usegmt=True), formatted once per second."""
+        second = int(now)
+        if not 0 <= now - second < 0.999:  # near the next second formatdate may round up: no cache
+            return formatdate(now, usegmt=True)
+        if self._date_cache[0] != second:
+            self._date_cache = (second, formatdate(now, usegmt=True))
+        return self._date_cache[1]
 
     def _credentials(self, request: SipRequest, realm: str) -> DigestCredentials | None:
         """The first Digest Authorization for our realm; others (for other proxies) are ignored."""

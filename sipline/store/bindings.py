@@ -25,29 +25,15 @@ _INSERTED = ("endpoint_id", *_COLUMNS, *_ORIGIN)
 
 
 class _Statement(Prepared):
-    """A statement compiled once per dialect and run on the raw driver cursor, like `Prepared`
-    (SQLAlchemy Core costs more per execution than SQLite spends on these indexed statements).
-    Runs inside the caller's transaction: the cursor belongs to the connection SQLAlchemy began."""
-
-    def __init__(self, statement: Any) -> None:  # also INSERT and DELETE, which select nothing
-        self._statement = statement
-        self._compiled = {}
+    """`Prepared`, plus every row of a SELECT and one INSERT for many rows. Runs in the caller's
+    transaction: the cursor belongs to the connection SQLAlchemy began."""
 
     def all(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
         sql, order = self._sql(conn)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, tuple(params[key] for key in order))
+            cursor.execute(sql, self._args(order, params))
             return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def run(self, conn: Connection, **params: Any) -> int:
-        sql, order = self._sql(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, tuple(params[key] for key in order))
-            return int(cursor.rowcount or 0)
         finally:
             cursor.close()
 
@@ -56,9 +42,9 @@ class _Statement(Prepared):
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(rows) == 1:
-                cursor.execute(sql, tuple(rows[0][key] for key in order))
+                cursor.execute(sql, self._args(order, rows[0]))
             else:
-                cursor.executemany(sql, [tuple(row[key] for key in order) for row in rows])
+                cursor.executemany(sql, [self._args(order, row) for row in rows])
         finally:
             cursor.close()
 
@@ -69,9 +55,9 @@ _SELECTED = sa.select(*(_B.c[name] for name in (*_COLUMNS, *_ORIGIN))).where(
 _ORDER = (_B.c.registered_at, _B.c.id)
 _LIST = _Statement(_SELECTED.order_by(*_ORDER))
 _LIST_LIVE = _Statement(_SELECTED.where(_B.c.expires_at > sa.bindparam("now")).order_by(*_ORDER))
-_DELETE = _Statement(_B.delete().where(_B.c.endpoint_id == sa.bindparam("endpoint_id")))
+_DELETE = Prepared(_B.delete().where(_B.c.endpoint_id == sa.bindparam("endpoint_id")))
 _INSERT = _Statement(_B.insert().values({name: sa.bindparam(name) for name in _INSERTED}))
-_PURGE = _Statement(_B.delete().where(_B.c.expires_at <= sa.bindparam("now")))
+_PURGE = Prepared(_B.delete().where(_B.c.expires_at <= sa.bindparam("now")))
 
 
 @dataclass(frozen=True)

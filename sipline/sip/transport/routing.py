@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Headers, Via, parse_via, quote, split_outside
+from sipline.sip.headers import Via, parse_via, quote, split_outside
 from sipline.sip.message import SipRequest
 
 DEFAULT_PORT = 5060
@@ -47,8 +47,7 @@ def stamp_via(via: Via, source: tuple[str, int]) -> Via:
 
 def stamp_top_via(request: SipRequest, source: tuple[str, int]) -> Via:
     """Rewrite the request's top Via in place (the response copies it) and return it."""
-    items = request.headers.items()
-    for index, (name, value) in enumerate(items):
+    for index, (name, value) in enumerate(request.headers.items()):
         if name != "Via":
             continue
         parts = split_outside(value, ",")
@@ -58,8 +57,7 @@ def stamp_top_via(request: SipRequest, source: tuple[str, int]) -> Via:
         stamped = stamp_via(top, source)
         if stamped is not top:
             parts[0] = format_via(stamped)
-            items[index] = (name, ", ".join(p.strip() for p in parts))
-            request.headers = Headers(items)
+            request.headers.replace_value(index, ", ".join(p.strip() for p in parts))
         return stamped
     raise SipParseError("missing Via")
 

@@ -4,11 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
 
 from sipline.sip.service import Incoming, Reply, SipService
 from sipline.sip.transport.routing import udp_reply_address
 
 log = logging.getLogger("sipline.sip.udp")
+
+
+@types.coroutine
+def _resume(started: Coroutine[Any, Any, None], pending: Any) -> Generator[Any, Any, None]:
+    """Hand a coroutine that already ran up to its first wait (it yielded `pending`) to a task:
+    the task waits on `pending`, then every send and throw goes on to the coroutine."""
+    while True:
+        try:
+            value = yield pending
+        except BaseException as exc:  # cancellation included: the coroutine decides what it means
+            try:
+                pending = started.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            pending = started.send(value)
+        except StopIteration:
+            return
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -17,6 +39,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.max_in_flight = max_in_flight
         self.transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Start answering inside datagram_received only where nothing before the first wait needs
+        # to run in a task: SQLite runs inline. asyncpg wants asyncio.current_task() (timeouts).
+        self.inline = service.runtime.db.is_sqlite
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -38,7 +63,17 @@ class UdpProtocol(asyncio.DatagramProtocol):
             # Overloaded: drop; UDP clients retransmit, and what is in flight finishes first.
             log.debug("dropped a request from %s:%s: %d in flight", *source, len(self._tasks))
             return
-        task = asyncio.get_running_loop().create_task(self._answer(prepared, source))
+        answering = self._answer(prepared, source)
+        if self.inline:
+            # Run the answer up to its first real wait here: on SQLite most answers never wait, and
+            # a task per datagram (creation, a loop round, its bookkeeping) costs more than they do.
+            try:
+                pending = answering.send(None)
+            except StopIteration:
+                return  # answered (or dropped) already
+            task = asyncio.get_running_loop().create_task(_resume(answering, pending))
+        else:
+            task = asyncio.get_running_loop().create_task(answering)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
