@@ -10,8 +10,11 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sipline.sip.errors import SipParseError
+
+_V = TypeVar("_V")
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
@@ -120,10 +123,25 @@ _LIST_HEADERS = frozenset(
 )
 
 
-_CANONICAL_CACHE: dict[str, str] = {}
-_KEY_CACHE: dict[str, str] = {}  # name as given -> lowercased canonical name
-_NAMES_CACHE: dict[str, tuple[str, str]] = {}  # name as given -> (canonical, lowercased canonical)
-_VALID_NAMES: set[str] = set()  # names seen to match TOKEN_RE (bounded like the caches above)
+class _Recent(dict[str, _V]):
+    """Recent results keyed by sender-chosen text (header names, URIs): cleared when full, so a
+    sender can never grow it past `size`, and the same few keys of real traffic stay cheap."""
+
+    def __init__(self, size: int = 1024) -> None:
+        super().__init__()
+        self.size = size
+
+    def keep(self, key: str, value: _V) -> _V:
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_CANONICAL_CACHE: _Recent[str] = _Recent()
+_KEY_CACHE: _Recent[str] = _Recent()  # name as given -> lowercased canonical name
+_NAMES_CACHE: _Recent[tuple[str, str]] = _Recent()  # name as given -> (canonical, lowercased canonical)
+_VALID_NAMES: _Recent[bool] = _Recent()  # names seen to match TOKEN_RE
 
 
 def is_token(name: str) -> bool:
@@ -132,22 +150,13 @@ def is_token(name: str) -> bool:
         return True
     if TOKEN_RE.fullmatch(name) is None:
         return False
-    if len(_VALID_NAMES) >= 1024:
-        _VALID_NAMES.clear()
-    _VALID_NAMES.add(name)
-    return True
+    return _VALID_NAMES.keep(name, True)
 
 
 def canonical_name(name: str) -> str:
     """Full, conventionally capitalised header name; unknown names are kept as sent."""
     cached = _CANONICAL_CACHE.get(name)
-    if cached is not None:
-        return cached
-    result = _canonical_name(name)
-    if len(_CANONICAL_CACHE) >= 1024:
-        _CANONICAL_CACHE.clear()  # names are sender-chosen: never let them grow the cache
-    _CANONICAL_CACHE[name] = result
-    return result
+    return cached if cached is not None else _CANONICAL_CACHE.keep(name, _canonical_name(name))
 
 
 def _canonical_name(name: str) -> str:
@@ -203,12 +212,7 @@ class Headers:
     @staticmethod
     def _key(name: str) -> str:
         key = _KEY_CACHE.get(name)
-        if key is None:
-            key = canonical_name(name).lower()
-            if len(_KEY_CACHE) >= 1024:
-                _KEY_CACHE.clear()  # names are sender-chosen: never let them grow the cache
-            _KEY_CACHE[name] = key
-        return key
+        return key if key is not None else _KEY_CACHE.keep(name, canonical_name(name).lower())
 
     def add(self, name: str, value: str) -> None:
         if not TOKEN_RE.fullmatch(name.strip()):
@@ -226,10 +230,7 @@ class Headers:
         names = _NAMES_CACHE.get(name)
         if names is None:
             canonical = canonical_name(name)
-            names = (canonical, canonical.lower())
-            if len(_NAMES_CACHE) >= 1024:
-                _NAMES_CACHE.clear()  # names are sender-chosen: never let them grow the cache
-            _NAMES_CACHE[name] = names
+            names = _NAMES_CACHE.keep(name, (canonical, canonical.lower()))
         self._fields.append((names[0], value.strip()))
         self._keys.append(names[1])
 
@@ -441,17 +442,10 @@ def parse_uri(text: str) -> SipUri:
     by convention (nothing may change its params). Errors are not kept: they raise each time.
     """
     cached = _URI_CACHE.get(text)
-    if cached is not None:
-        return cached
-    uri = _parse_uri(text)
-    if len(_URI_CACHE) >= _URI_CACHE_SIZE:
-        _URI_CACHE.clear()  # URIs are sender-chosen: bounded, and cheap to refill
-    _URI_CACHE[text] = uri
-    return uri
+    return cached if cached is not None else _URI_CACHE.keep(text, _parse_uri(text))
 
 
-_URI_CACHE: dict[str, SipUri] = {}
-_URI_CACHE_SIZE = 1024
+_URI_CACHE: _Recent[SipUri] = _Recent()
 
 
 def _parse_uri(text: str) -> SipUri:
@@ -540,16 +534,10 @@ _DISPLAY_TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:\s+[A-Za-z0-9\-.!%*_
 def parse_name_addr(text: str) -> NameAddr:
     """From/To/Contact/Route value, cached like `parse_uri` (see `_parse_name_addr`)."""
     cached = _NAME_ADDR_CACHE.get(text)
-    if cached is not None:
-        return cached
-    result = _parse_name_addr(text)
-    if len(_NAME_ADDR_CACHE) >= _URI_CACHE_SIZE:
-        _NAME_ADDR_CACHE.clear()
-    _NAME_ADDR_CACHE[text] = result
-    return result
+    return cached if cached is not None else _NAME_ADDR_CACHE.keep(text, _parse_name_addr(text))
 
 
-_NAME_ADDR_CACHE: dict[str, NameAddr] = {}
+_NAME_ADDR_CACHE: _Recent[NameAddr] = _Recent()
 
 
 def _parse_name_addr(text: str) -> NameAddr:
@@ -634,16 +622,10 @@ def parse_via(text: str) -> Via:
     Cached like `parse_uri`: the top Via is parsed while checking a message and again to stamp it.
     """
     cached = _VIA_CACHE.get(text)
-    if cached is not None:
-        return cached
-    via = _parse_via(text)
-    if len(_VIA_CACHE) >= _URI_CACHE_SIZE:
-        _VIA_CACHE.clear()
-    _VIA_CACHE[text] = via
-    return via
+    return cached if cached is not None else _VIA_CACHE.keep(text, _parse_via(text))
 
 
-_VIA_CACHE: dict[str, Via] = {}
+_VIA_CACHE: _Recent[Via] = _Recent()
 
 
 def _parse_via(text: str) -> Via:
