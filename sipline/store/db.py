@@ -43,6 +43,9 @@ def normalize_url(raw: str) -> URL:
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
 
 
+_CHECKPOINT_EVERY = 200  # commits: about 1,000 WAL pages, SQLite's own autocheckpoint interval
+
+
 class _WriteLockBusy(Exception):
     """Another process holds SQLite's write lock; raised before the function has run."""
 
@@ -55,7 +58,10 @@ class Database:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             self._read_engine = _sqlite_engine(self.url, begin=None, busy_ms=10000)
-            self._write_now = _sqlite_engine(self.url, begin=None, busy_ms=0)  # see _write_inline
+            # The loop's writer never checkpoints itself: a checkpoint fsyncs, and the loop must not
+            # wait on the disk. Every _CHECKPOINT_EVERY commits the writer thread does it instead.
+            self._write_now = _sqlite_engine(self.url, begin=None, busy_ms=0, autocheckpoint=False)
+            self._commits = 0
             self._write_wait = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=10000)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
             self._write_lock = asyncio.Lock()
@@ -118,6 +124,9 @@ class Database:
         if raw.in_transaction:  # Alembic commits its own transaction, and with it this one
             raw.execute("COMMIT")
         conn.rollback()
+        self._commits += 1
+        if self._commits % _CHECKPOINT_EVERY == 0:
+            self._writer.submit(_checkpoint, self._write_wait)
         return result
 
     async def dispose(self) -> None:
@@ -141,12 +150,24 @@ def _in_transaction(conn: Connection, fn: Callable[..., T], *args: Any, **kwargs
         return fn(conn, *args, **kwargs)
 
 
+def _checkpoint(engine: sa.Engine) -> None:
+    """Copy the WAL back into the database and make the next writer start it over (RESTART).
+
+    PASSIVE would never let the WAL restart under a steady stream of writes, and it would grow
+    without bound; RESTART holds new writers off briefly, and the loop's writer, which does not
+    wait for locks, hands its write to this thread meanwhile instead of stalling the loop."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA wal_checkpoint(RESTART)")
+
+
 def _sqlite_write(engine: sa.Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with engine.begin() as conn:
         return fn(conn, *args, **kwargs)
 
 
-def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int) -> sa.Engine:
+def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int, autocheckpoint: bool = True) -> sa.Engine:
     engine = sa.create_engine(url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -158,6 +179,8 @@ def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int) -> sa.Engine:
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     if begin is not None:

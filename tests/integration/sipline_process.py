@@ -159,3 +159,16 @@ class Sipline:
         response = api.get(f"/endpoints/sip/{endpoint_id}/registrations")
         assert response.status_code == 200, response.text
         return list(response.json()["data"])
+
+
+def cli(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """One `sipline` command (not serve) against a data dir, as a user runs it."""
+    return subprocess.run(
+        [SIPLINE, *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -11,28 +11,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.process.launcher import Served, cli, start
+from tests.integration.sipline_process import Sipline, cli
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp("served")
-    s = start(data_dir, "--no-sip")
-    s.data_dir = data_dir  # type: ignore[attr-defined]
-    yield s
-    s.stop()
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sipline]:
+    with Sipline(tmp_path_factory.mktemp("served"), args=["--no-sip"]) as process:
+        yield process
 
 
-def test_first_start_prints_a_project_a_token_and_a_working_curl_line(served: Served) -> None:
+def test_first_start_prints_a_project_a_token_and_a_working_curl_line(served: Sipline) -> None:
     assert served.project_id and served.token
     assert any(line.strip().startswith("try: curl -u ") for line in served.lines)
     r = httpx.get(f"{served.http_url}/api/relay/rest/endpoints/sip", auth=(served.project_id, served.token))
     assert r.status_code == 200 and r.json()["data"] == []
 
 
-def test_pagination_across_2500_endpoints_visits_each_row_once(served: Served) -> None:
+def test_pagination_across_2500_endpoints_visits_each_row_once(served: Sipline) -> None:
     auth = (served.project_id, served.token)
 
     async def create_all() -> set[str]:
@@ -63,12 +60,12 @@ def test_pagination_across_2500_endpoints_visits_each_row_once(served: Served) -
     assert len(seen) == 2500 and set(seen) == created
 
 
-def test_a_second_start_keeps_the_project_and_prints_no_new_token(served: Served, tmp_path: Path) -> None:
+def test_a_second_start_keeps_the_project_and_prints_no_new_token(served: Sipline, tmp_path: Path) -> None:
     data_dir = tmp_path / "again"
-    first = start(data_dir, "--no-sip")
-    first.stop()
-    second = start(data_dir, "--no-sip")
-    second.stop()
+    with Sipline(data_dir, args=["--no-sip"]) as first:
+        pass
+    with Sipline(data_dir, args=["--no-sip"]) as second:
+        pass
     assert first.token and second.token is None
     listed = json.loads(cli("projects", "list", "--json", data_dir=data_dir).stdout)
     assert [p["id"] for p in listed] == [first.project_id]
@@ -95,8 +92,8 @@ def test_unreachable_database_exits_non_zero_with_one_line(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_cli_creates_projects_and_tokens_that_the_api_accepts_and_revokes(served: Served) -> None:
-    data_dir: Path = served.data_dir  # type: ignore[attr-defined]
+def test_cli_creates_projects_and_tokens_that_the_api_accepts_and_revokes(served: Sipline) -> None:
+    data_dir = served.data_dir
     made = cli("projects", "create", "--name", "Acme Corp", "--domain-identifier", "acme", "--json", data_dir=data_dir)
     assert made.returncode == 0, made.stderr
     project = json.loads(made.stdout)

@@ -52,3 +52,20 @@ def test_database_urls_in_the_usual_forms_are_accepted(given: str, driver: str) 
 def test_unsupported_databases_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match="mysql"):
         normalize_url("mysql://u@h/db")
+
+
+async def test_the_write_ahead_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db)
+        project = await db.write(projects.create, "busy")
+        rename = "UPDATE projects SET name = ? WHERE id = ?"
+        for i in range(3000):
+            await db.write(lambda conn, i=i: conn.exec_driver_sql(rename, (f"name {i}", project["id"])))
+        await asyncio.sleep(0.2)
+        # 3,000 commits of at least one 4 KiB page each would make a WAL of 12 MiB and more.
+        assert (tmp_path / "wal.db-wal").stat().st_size < 8 * 1024 * 1024
+        assert (await db.read(projects.get, project["id"]))["name"] == "name 2999"
+    finally:
+        await db.dispose()
