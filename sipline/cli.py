@@ -13,6 +13,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Settings
+from .domain.fields import FieldError
+from .domain.profile import domain_identifier as check_domain_identifier
 from .runtime import Runtime
 from .server import StartupError, open_runtime, run
 from .store import migrate, projects, tokens
@@ -73,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A bad argument: printed as one line, exit status 2."""
+
+
 def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) -> int:
     async def go() -> int:
         rt = open_runtime(settings)
@@ -84,6 +90,9 @@ def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) ->
 
     try:
         return asyncio.run(go())
+    except UsageError as exc:
+        print(f"sipline: {exc}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         print(f"sipline: {exc}", file=sys.stderr)
         return 1
@@ -105,96 +114,83 @@ def _project_view(project: dict[str, Any], settings: Settings) -> dict[str, Any]
     }
 
 
+async def _migrate(rt: Runtime, args: argparse.Namespace) -> int:
+    print("sipline: database is at the latest schema")  # _with_db has just migrated
+    return 0
+
+
+async def _projects_create(rt: Runtime, args: argparse.Namespace) -> int:
+    ident = args.domain_identifier
+    if ident is not None:
+        try:
+            ident = check_domain_identifier(ident)
+        except FieldError as exc:
+            raise UsageError(f"--domain-identifier {exc.detail}") from None
+
+    def create(conn: Connection) -> dict[str, Any] | None:
+        if ident and projects.domain_identifier_taken(conn, ident):
+            return None
+        return projects.create(conn, args.name, ident)
+
+    project = await rt.db.write(create)
+    if project is None:
+        raise UsageError(f"domain identifier {ident!r} is already taken")
+    view = _project_view(project, rt.settings)
+    _print(view, args.json, f"{view['id']}  {view['name']}  {view['domain']}")
+    return 0
+
+
+async def _projects_list(rt: Runtime, args: argparse.Namespace) -> int:
+    rows = [_project_view(p, rt.settings) for p in await rt.db.read(projects.list_all)]
+    _print(rows, args.json, "\n".join(f"{v['id']}  {v['name']}  {v['domain']}" for v in rows))
+    return 0
+
+
+async def _tokens_create(rt: Runtime, args: argparse.Namespace) -> int:
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in tokens.SCOPES]
+    if unknown or not scopes:
+        raise UsageError(f"unknown scope(s) {unknown}; choose from {','.join(tokens.SCOPES)}")
+
+    def create(conn: Connection) -> tuple[str, tokens.TokenRecord] | None:
+        if projects.get(conn, args.project) is None:
+            return None
+        return tokens.create(conn, args.project, scopes)
+
+    made = await rt.db.write(create)
+    if made is None:
+        raise UsageError(f"no project with id {args.project!r}")
+    token, record = made
+    _print(
+        {"token": token, "id": record.id, "project_id": record.project_id, "scopes": scopes},
+        args.json,
+        f"{token}\n(shown once; token id {record.id}, scopes {','.join(scopes)})",
+    )
+    return 0
+
+
+async def _tokens_revoke(rt: Runtime, args: argparse.Namespace) -> int:
+    done = await rt.db.write(tokens.revoke, args.token)
+    print("sipline: token revoked" if done else "sipline: no live token matches", file=sys.stderr)
+    return 0 if done else 1
+
+
+_COMMANDS: dict[tuple[str, str | None], Callable[[Runtime, argparse.Namespace], Awaitable[int]]] = {
+    ("migrate", None): _migrate,
+    ("projects", "create"): _projects_create,
+    ("projects", "list"): _projects_list,
+    ("tokens", "create"): _tokens_create,
+    ("tokens", "revoke"): _tokens_revoke,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _settings(args)
-
     if args.command == "serve":
         return run(settings, sip=not args.no_sip)
-
-    if args.command == "migrate":
-
-        async def do_migrate(rt: Runtime) -> int:
-            print("sipline: database is at the latest schema")
-            return 0
-
-        return _with_db(settings, do_migrate)
-
-    if args.command == "projects" and args.action == "create":
-
-        async def do_create(rt: Runtime) -> int:
-            from sipline.domain.fields import FieldError
-            from sipline.domain.profile import domain_identifier as check_identifier
-
-            ident = args.domain_identifier
-            if ident is not None:
-                try:
-                    ident = check_identifier(ident)
-                except FieldError as exc:
-                    print(f"sipline: --domain-identifier {exc.detail}", file=sys.stderr)
-                    return 2
-
-            def create(conn: Connection) -> dict[str, Any] | None:
-                if ident and projects.domain_identifier_taken(conn, ident):
-                    return None
-                return projects.create(conn, args.name, ident)
-
-            project = await rt.db.write(create)
-            if project is None:
-                print(f"sipline: domain identifier {ident!r} is already taken", file=sys.stderr)
-                return 2
-            view = _project_view(project, settings)
-            _print(view, args.json, f"{view['id']}  {view['name']}  {view['domain']}")
-            return 0
-
-        return _with_db(settings, do_create)
-
-    if args.command == "projects" and args.action == "list":
-
-        async def do_list(rt: Runtime) -> int:
-            rows = [_project_view(p, settings) for p in await rt.db.read(projects.list_all)]
-            _print(rows, args.json, "\n".join(f"{v['id']}  {v['name']}  {v['domain']}" for v in rows))
-            return 0
-
-        return _with_db(settings, do_list)
-
-    if args.command == "tokens" and args.action == "create":
-        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-        unknown = [s for s in scopes if s not in tokens.SCOPES]
-        if unknown or not scopes:
-            print(f"sipline: unknown scope(s) {unknown}; choose from {','.join(tokens.SCOPES)}", file=sys.stderr)
-            return 2
-
-        async def do_token(rt: Runtime) -> int:
-
-            def create(conn: Connection) -> tuple[str, tokens.TokenRecord] | None:
-                if projects.get(conn, args.project) is None:
-                    return None
-                return tokens.create(conn, args.project, scopes)
-
-            made = await rt.db.write(create)
-            if made is None:
-                print(f"sipline: no project with id {args.project!r}", file=sys.stderr)
-                return 2
-            token, record = made
-            _print(
-                {"token": token, "id": record.id, "project_id": record.project_id, "scopes": scopes},
-                args.json,
-                f"{token}\n(shown once; token id {record.id}, scopes {','.join(scopes)})",
-            )
-            return 0
-
-        return _with_db(settings, do_token)
-
-    if args.command == "tokens" and args.action == "revoke":
-
-        async def do_revoke(rt: Runtime) -> int:
-            done = await rt.db.write(tokens.revoke, args.token)
-            print("sipline: token revoked" if done else "sipline: no live token matches", file=sys.stderr)
-            return 0 if done else 1
-
-        return _with_db(settings, do_revoke)
-    return 2
+    command = _COMMANDS[(args.command, getattr(args, "action", None))]
+    return _with_db(settings, lambda rt: command(rt, args))
 
 
 if __name__ == "__main__":
