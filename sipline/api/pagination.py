@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 from urllib.parse import urlencode
 
 import msgspec
 
 from sipline.domain.errors import Problem, ValidationFailed
 
+# Row positions are 63-bit integers in both databases; anything else in a token is tampering.
+Position = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
 
 class Cursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    after: int | None = None
-    before: int | None = None
+    after: Position | None = None
+    before: Position | None = None
 
 
 _BAD_TOKEN = Problem("page_token", "page_token is not valid: use the links of a previous page")

@@ -195,6 +195,10 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     return SipRequest(method, uri, headers, body, SIP_VERSION)
 
 
+# A raw control character not escaped as a quoted-pair (RFC 4475's intmeth escapes NUL, BEL, DEL).
+_CONTROL_RE = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
     """Unfold and collect header fields; keep going past a bad line so a 400 can still be built."""
     fields: list[list[str]] = []
@@ -219,6 +223,11 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
             continue
         if "\r" in value:
             error = error or "bare CR in a header field"
+            continue
+        if _CONTROL_RE.search(value):
+            # RFC 3261's grammar has no raw control characters in field values (HTAB aside) outside
+            # quoted-pairs; they would only reach logs and the database.
+            error = error or "control character in a header field"
             continue
         headers.add_parsed(name, value)  # the name matched TOKEN_RE above; no CR, no LF
     return headers, error

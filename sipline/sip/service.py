@@ -20,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sipline import __version__
 from sipline.domain.endpoint import effective_encryption
+from sipline.domain.fields import FieldError
+from sipline.domain.fields import username as username_rule
 from sipline.runtime import Runtime
 from sipline.store import bindings as binding_store
 from sipline.store import endpoints, projects
@@ -294,6 +296,15 @@ class SipService:
             user, to_host = aor_user(request)
         except SipParseError:
             return self._respond(request, 400, "Bad Request (To is not a SIP URI)")
+        stored = [
+            request.headers.get("Call-ID"),
+            request.headers.get("User-Agent"),
+            *request.headers.get_all("Contact"),
+        ]
+        if any("\x00" in value for value in stored if value):
+            # Legal as an escaped quoted-pair, but these values are stored, and PostgreSQL text
+            # cannot hold a NUL: refuse it plainly rather than fail in the database.
+            return self._respond(request, 400, "Bad Request (NUL in a stored header field)")
         if to_host.rstrip(".") != realm:
             return self._respond(request, 404, "Not Found (To domain differs from Request-URI)")
         if self.throttle.blocked(source[0]):
@@ -311,7 +322,10 @@ class SipService:
         def transaction(conn: Connection) -> SipResponse:
             # The endpoint row lock serialises REGISTERs for one endpoint across every node
             # (store/db.py); credentials are checked under it, so a password change counts at once.
-            endpoint, previous = self._locked_endpoint(conn, project["id"], creds.username)
+            # A name no endpoint can have (control characters, say) is not even looked up: some
+            # databases refuse to compare such text, and the answer is the same 401 anyway.
+            known = _could_be_username(creds.username)
+            endpoint, previous = self._locked_endpoint(conn, project["id"], creds.username) if known else (None, [])
             refusal = self._authorize(request, creds, nonce, endpoint, project, realm, user, transport, source)
             if refusal is not None:
                 return refusal
@@ -439,3 +453,11 @@ class SipService:
 def _user_agent(request: SipRequest) -> str | None:
     value = request.headers.get("User-Agent")
     return value[:255] if value else None
+
+
+def _could_be_username(name: str) -> bool:
+    try:
+        username_rule(name)
+    except FieldError:
+        return False
+    return True

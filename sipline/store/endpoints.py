@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from sipline.domain.endpoint import STORED
 from sipline.domain.errors import Conflict, Problem
@@ -103,7 +104,7 @@ def _write(conn: Connection, statement: Prepared, params: dict[str, Any]) -> Non
     try:
         with _savepoint(conn):
             statement.run(conn, **params)
-    except conn.dialect.dbapi.IntegrityError:  # type: ignore[union-attr]
+    except IntegrityError:
         raise Conflict(USERNAME_TAKEN) from None
 
 
@@ -187,6 +188,10 @@ def _trigram_candidates(conn: Connection, q: PageQuery) -> list[int] | None:
 
 def page(conn: Connection, q: PageQuery) -> Page:
     """One page in seq order. Keyset, not offset: rows created or deleted meanwhile shift nothing."""
+    if "\x00" in (q.username or "") + (q.caller_id or ""):
+        # No stored value holds a NUL (control characters are refused), and PostgreSQL cannot
+        # even compare one: the answer is known without asking.
+        return Page([], has_more=False, has_less=q.after is not None)
     where: list[sa.ColumnElement[bool]] = []
     if q.username:
         where.append(_contains(_T.c.username, q.username))

@@ -4,8 +4,8 @@ SQLAlchemy Core spends 100-200 µs per statement (cache key, execution context, 
 where SQLite answers an indexed lookup in 10 µs; a request does two or three such lookups. A
 `Prepared` keeps the statement as SQLAlchemy built it (so both dialects get correct SQL) and skips
 the per-execution machinery. For SELECTs of plain columns (JSON columns decoded here) and for
-INSERT/UPDATE/DELETE with named bind parameters (JSON parameters encoded here). Errors are the
-driver's own: catch `conn.dialect.dbapi.IntegrityError`, not SQLAlchemy's wrapper.
+INSERT/UPDATE/DELETE with named bind parameters (JSON parameters encoded here). Driver errors are
+raised wrapped as SQLAlchemy's (IntegrityError, DataError, ...), as Connection.execute does.
 """
 
 from __future__ import annotations
@@ -41,25 +41,27 @@ class Prepared:
             for key in order
         )
 
-    def run(self, conn: Connection, **params: Any) -> int:
-        """Execute a data-changing statement; returns the number of rows it touched."""
+    def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> Any:
         sql, order = self._sql(conn)
+        args = self._args(order, params)
+        dbapi = conn.dialect.dbapi
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, self._args(order, params))
-            return int(cursor.rowcount)
+            cursor.execute(sql, args)
+            return cursor.fetchone() if fetch else int(cursor.rowcount)
+        except dbapi.Error as exc:  # type: ignore[union-attr]
+            # SQLAlchemy's own wrapper, as Connection.execute raises: callers catch one family.
+            raise sa.exc.DBAPIError.instance(sql, args, exc, dbapi.Error) from exc  # type: ignore[union-attr]
         finally:
             cursor.close()
 
+    def run(self, conn: Connection, **params: Any) -> int:
+        """Execute a data-changing statement; returns the number of rows it touched."""
+        return int(self._execute(conn, params, fetch=False))
+
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         """The first row as a dict (column key to value), or None."""
-        sql, order = self._sql(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, self._args(order, params))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = self._execute(conn, params, fetch=True)
         if row is None:
             return None
         record = dict(zip(self._names, row, strict=True))

@@ -135,3 +135,23 @@ async def test_filters_with_query_syntax_characters_match_literally(project: Pro
     r = await project.request("GET", "/endpoints/sip", params={"filter_caller_id": needle})
     assert r.status_code == 200
     assert [e["username"] for e in r.json()["data"]] == ["plain-user"]
+
+
+@pytest.mark.parametrize("needle", ["\x00", "a\x00b", "\x01\x1f", "\ufffd"])
+async def test_filters_with_control_characters_find_nothing_and_never_fail(project: Project, needle: str) -> None:
+    await project.create(username="ctl-user", caller_id="Caller")
+    for field in ("filter_username", "filter_caller_id"):
+        r = await project.request("GET", "/endpoints/sip", params={field: needle})
+        assert r.status_code == 200
+        assert r.json()["data"] == []
+
+
+@pytest.mark.parametrize("position", [2**63, 10**30, -1])
+async def test_page_tokens_with_out_of_range_positions_are_422(project: Project, position: int) -> None:
+    import base64
+    import json
+
+    token = base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+    r = await project.request("GET", "/endpoints/sip", params={"page_token": token, "page_number": "1"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["attribute"] == "page_token"

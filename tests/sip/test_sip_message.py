@@ -395,3 +395,15 @@ def test_parse_via_ipv6_sent_by():
 def test_parse_via_refuses_garbage(text):
     with pytest.raises(SipParseError):
         parse_via(text)
+
+
+def test_control_characters_in_header_values_are_refused_with_a_routable_400() -> None:
+    message = (
+        b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKctl\r\n"
+        b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: abcd\r\n"
+        b"CSeq: 1 REGISTER\r\nUser-Agent: ab\x00cd\r\nContent-Length: 0\r\n\r\n"
+    )
+    with pytest.raises(SipParseError) as exc:
+        parse_message(message)
+    assert "control character" in exc.value.reason
+    assert exc.value.partial is not None  # Via, From, To and CSeq survive for the 400

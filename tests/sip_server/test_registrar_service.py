@@ -280,3 +280,18 @@ def test_digest_helper_matches_rfc_2617_example():
     ha2 = hashlib.md5(b"GET:/dir/index.html").hexdigest()
     expected = hashlib.md5(f"{ha1}:{challenge['nonce']}:00000001:0a4f113b:auth:{ha2}".encode()).hexdigest()
     assert expected == "6629fae49393a05397450978507c4ef1"
+
+
+async def test_control_characters_in_the_digest_username_are_refused_not_an_error(runtime, sip_client, service):
+    # Raw, they make the Authorization line malformed (400); escaped, no endpoint has such a name (401).
+    _, _, phone = await _setup(runtime, sip_client, service)
+    for username in ("a\x00b", "\x01", phone.username + "\x7f", "a\\\x00b"):
+        response = await phone.register(username=username)
+        assert response.status in (400, 401), (response.status, response.reason)
+
+
+async def test_an_escaped_nul_in_a_stored_header_gets_400_not_an_error(runtime, sip_client, service):
+    _, _, phone = await _setup(runtime, sip_client, service)
+    phone.user_agent = "phone (quoted \\\x00 nul)"
+    response = await phone.send(phone.register_bytes())
+    assert response.status == 400 and "NUL" in response.reason
