@@ -24,39 +24,14 @@ _ORIGIN = ("transport", "source_host", "source_port", "user_agent")
 _INSERTED = ("endpoint_id", *_COLUMNS, *_ORIGIN)
 
 
-class _Statement(Prepared):
-    """`Prepared`, plus every row of a SELECT and one INSERT for many rows. Runs in the caller's
-    transaction: the cursor belongs to the connection SQLAlchemy began."""
-
-    def all(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
-        sql, order = self._sql(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, self._args(order, params))
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        sql, order = self._sql(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if len(rows) == 1:
-                cursor.execute(sql, self._args(order, rows[0]))
-            else:
-                cursor.executemany(sql, [self._args(order, row) for row in rows])
-        finally:
-            cursor.close()
-
-
 _SELECTED = sa.select(*(_B.c[name] for name in (*_COLUMNS, *_ORIGIN))).where(
     _B.c.endpoint_id == sa.bindparam("endpoint_id")
 )
 _ORDER = (_B.c.registered_at, _B.c.id)
-_LIST = _Statement(_SELECTED.order_by(*_ORDER))
-_LIST_LIVE = _Statement(_SELECTED.where(_B.c.expires_at > sa.bindparam("now")).order_by(*_ORDER))
+_LIST = Prepared(_SELECTED.order_by(*_ORDER))
+_LIST_LIVE = Prepared(_SELECTED.where(_B.c.expires_at > sa.bindparam("now")).order_by(*_ORDER))
 _DELETE = Prepared(_B.delete().where(_B.c.endpoint_id == sa.bindparam("endpoint_id")))
-_INSERT = _Statement(_B.insert().values({name: sa.bindparam(name) for name in _INSERTED}))
+_INSERT = Prepared(_B.insert().values({name: sa.bindparam(name) for name in _INSERTED}))
 _PURGE = Prepared(_B.delete().where(_B.c.expires_at <= sa.bindparam("now")))
 
 
@@ -125,8 +100,7 @@ def replace(
     ]
     if previous:
         _DELETE.run(conn, endpoint_id=endpoint_id)
-    if rows:
-        _INSERT.run_many(conn, rows)
+    _INSERT.run_many(conn, rows)
 
 
 def purge_expired(conn: Connection, now: float) -> int:

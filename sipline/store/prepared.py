@@ -11,10 +11,13 @@ raised wrapped as SQLAlchemy's (IntegrityError, DataError, ...), as Connection.e
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+
+_R = TypeVar("_R")
 
 
 class Prepared:
@@ -41,14 +44,19 @@ class Prepared:
             for key in order
         )
 
-    def _execute(self, conn: Connection, params: dict[str, Any], fetch: bool) -> Any:
+    def _execute(self, conn: Connection, rows: list[dict[str, Any]], result: Callable[[Any], _R]) -> _R:
+        """Run the statement once per parameter row (executemany for several) on the connection's
+        own cursor, inside the caller's transaction; `result` reads what it needs from the cursor."""
         sql, order = self._sql(conn)
-        args = self._args(order, params)
+        args = [self._args(order, params) for params in rows]
         dbapi = conn.dialect.dbapi
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, args)
-            return cursor.fetchone() if fetch else int(cursor.rowcount)
+            if len(args) == 1:
+                cursor.execute(sql, args[0])
+            else:
+                cursor.executemany(sql, args)
+            return result(cursor)
         except dbapi.Error as exc:  # type: ignore[union-attr]
             # SQLAlchemy's own wrapper, as Connection.execute raises: callers catch one family.
             raise sa.exc.DBAPIError.instance(sql, args, exc, dbapi.Error) from exc  # type: ignore[union-attr]
@@ -57,11 +65,20 @@ class Prepared:
 
     def run(self, conn: Connection, **params: Any) -> int:
         """Execute a data-changing statement; returns the number of rows it touched."""
-        return int(self._execute(conn, params, fetch=False))
+        return self._execute(conn, [params], lambda cursor: int(cursor.rowcount))
+
+    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Execute a data-changing statement once for each parameter row."""
+        if rows:
+            self._execute(conn, rows, lambda cursor: None)
+
+    def all(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row, as the driver's tuples (no JSON decoding: for plain columns)."""
+        return self._execute(conn, [params], lambda cursor: list(cursor.fetchall()))
 
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         """The first row as a dict (column key to value), or None."""
-        row = self._execute(conn, params, fetch=True)
+        row = self._execute(conn, [params], lambda cursor: cursor.fetchone())
         if row is None:
             return None
         record = dict(zip(self._names, row, strict=True))
