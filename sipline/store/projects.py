@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from sipline.domain.errors import Conflict, Problem
+from sipline.domain.errors import Conflict, NotFound, Problem
 from sipline.domain.values import DEFAULT_CIPHERS, DEFAULT_CODECS, DEFAULT_ENCRYPTION
 
 from .credentials import Credentials
@@ -70,6 +70,14 @@ def get(
     """A project row; locked (PostgreSQL) exclusively or shared when asked."""
     query = _GET_FOR_UPDATE if for_update else _GET_FOR_SHARE if for_share else _GET
     return query.first(conn, project_id=project_id)
+
+
+def require(conn: Connection, project_id: str, *, for_update: bool = False, for_share: bool = False) -> dict[str, Any]:
+    """The caller's own project (from its token), or NotFound if it was deleted under a live token."""
+    project = get(conn, project_id, for_update=for_update, for_share=for_share)
+    if project is None:
+        raise NotFound()
+    return project
 
 
 def find_by_domain_identifier(conn: Connection, domain_identifier: str) -> dict[str, Any] | None:

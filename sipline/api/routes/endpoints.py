@@ -26,21 +26,12 @@ from sipline.store.credentials import Credentials
 PATH = "/api/relay/rest/endpoints/sip"
 
 
-def _endpoint_id(raw: str) -> str:
+def parse_endpoint_id(raw: str) -> str:
     """A malformed id is just an id that does not exist: 404, as SignalWire answers."""
     try:
         return str(uuid.UUID(raw))
     except ValueError:
         raise NotFound() from None
-
-
-def _project(conn: Connection, project_id: str, *, locked: bool = False) -> dict[str, Any]:
-    # Writers hold the project row shared (a profile update holds it exclusively): no endpoint
-    # derives HA1 values for a domain that a concurrent profile update is changing.
-    project = projects.get(conn, project_id, for_share=locked)
-    if project is None:  # the project was deleted under a live token
-        raise NotFound()
-    return project
 
 
 def _shape(record: dict[str, Any], profile: dict[str, Any]) -> models.SipEndpoint:
@@ -65,7 +56,7 @@ def _validate(
 
 
 def _list(conn: Connection, query: store.PageQuery) -> tuple[store.Page, dict[str, Any]]:
-    return store.page(conn, query), _project(conn, query.project_id)
+    return store.page(conn, query), projects.require(conn, query.project_id)
 
 
 def _get(conn: Connection, project_id: str, endpoint_id: str) -> dict[str, Any]:
@@ -78,7 +69,9 @@ def _get(conn: Connection, project_id: str, endpoint_id: str) -> dict[str, Any]:
 def _create(
     conn: Connection, credentials: Credentials, project_id: str, raw: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    profile = _project(conn, project_id, locked=True)
+    # Writers hold the project row shared (a profile update holds it exclusively): no endpoint
+    # derives HA1 values for a domain that a concurrent profile update is changing.
+    profile = projects.require(conn, project_id, for_share=True)
     record, patch = _validate(conn, project_id, None, raw)
     creds = credentials.columns(record["username"], patch["password"], profile["domain_identifier"])
     record["id"] = store.insert(conn, project_id, record, creds)
@@ -88,7 +81,7 @@ def _create(
 def _update(
     conn: Connection, credentials: Credentials, project_id: str, endpoint_id: str, raw: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    profile = _project(conn, project_id, locked=True)
+    profile = projects.require(conn, project_id, for_share=True)  # shared, as in _create
     current = store.get(conn, project_id, endpoint_id, for_update=True)
     if current is None:
         raise NotFound()
@@ -180,7 +173,7 @@ async def create_endpoint(
 async def get_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> models.SipEndpoint:
-    record = await runtime.db.read(_get, principal.project_id, _endpoint_id(id))
+    record = await runtime.db.read(_get, principal.project_id, parse_endpoint_id(id))
     return _shape(record, record)  # the record carries its profile's columns
 
 
@@ -199,7 +192,7 @@ async def update_endpoint(
     runtime: NamedDependency[Runtime],
     principal: NamedDependency[Principal],
 ) -> models.SipEndpoint:
-    endpoint_id = _endpoint_id(id)
+    endpoint_id = parse_endpoint_id(id)
     raw = parse_body(request.headers.get("content-type"), await request.body())
     record, profile = await runtime.db.write(_update, runtime.credentials, principal.project_id, endpoint_id, raw)
     return _shape(record, profile)
@@ -215,7 +208,7 @@ async def update_endpoint(
 async def delete_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> None:
-    await runtime.db.write(_delete, principal.project_id, _endpoint_id(id))
+    await runtime.db.write(_delete, principal.project_id, parse_endpoint_id(id))
 
 
 router = Router(

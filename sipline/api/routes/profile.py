@@ -14,7 +14,7 @@ from sipline.api.bodies import parse_body
 from sipline.api.deps import Principal
 from sipline.api.openapi import documented_body
 from sipline.domain import profile as rules
-from sipline.domain.errors import NotFound, ValidationFailed
+from sipline.domain.errors import ValidationFailed
 from sipline.runtime import Runtime
 from sipline.store import projects
 from sipline.store.credentials import Credentials
@@ -26,17 +26,8 @@ def _shape(project: dict[str, Any], runtime: Runtime) -> models.SipProfile:
     return msgspec.convert(rules.view(project, runtime.settings.sip_domain), models.SipProfile)
 
 
-def _get(conn: Connection, project_id: str) -> dict[str, Any]:
-    project = projects.get(conn, project_id)
-    if project is None:
-        raise NotFound()
-    return project
-
-
 def _update(conn: Connection, credentials: Credentials, project_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-    current = projects.get(conn, project_id, for_update=True)
-    if current is None:
-        raise NotFound()
+    current = projects.require(conn, project_id, for_update=True)
     new = rules.change(current, raw)
     changed = new["domain_identifier"] != current["domain_identifier"]
     if changed and projects.domain_identifier_taken(conn, new["domain_identifier"], except_id=current["id"]):
@@ -53,7 +44,7 @@ def _update(conn: Connection, credentials: Credentials, project_id: str, raw: di
     responses=models.error_responses(401, 403),
 )
 async def get_profile(runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]) -> models.SipProfile:
-    project = await runtime.db.read(_get, principal.project_id)
+    project = await runtime.db.read(projects.require, principal.project_id)
     return _shape(project, runtime)
 
 

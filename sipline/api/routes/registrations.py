@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 
 import msgspec
@@ -13,6 +12,7 @@ from litestar.params import FromPath
 from sqlalchemy import Connection
 
 from sipline.api.deps import Principal
+from sipline.api.routes.endpoints import parse_endpoint_id
 from sipline.domain.errors import NotFound
 from sipline.runtime import Runtime
 from sipline.store import bindings, endpoints
@@ -51,11 +51,7 @@ def _live_bindings(conn: Connection, project_id: str, endpoint_id: str, now: flo
 async def list_registrations(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
 ) -> RegistrationList:
-    try:
-        endpoint_id = str(uuid.UUID(id))
-    except ValueError:
-        raise NotFound() from None
-    current = await runtime.db.read(_live_bindings, principal.project_id, endpoint_id, time.time())
+    current = await runtime.db.read(_live_bindings, principal.project_id, parse_endpoint_id(id), time.time())
     return RegistrationList(
         data=[
             Registration(
