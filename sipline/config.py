@@ -19,9 +19,8 @@ class Settings(BaseSettings):
     sip_tcp_port: int = 5060
     sip_tls_port: int = 5061
     sip_domain: str = "sip.localhost"
-    # Digest algorithms offered in 401 challenges, most preferred first. Some clients (sipp 3.6,
-    # baresip 1.0's libre) give up when the first challenge is SHA-256: set "MD5" for those.
-    # MD5 first: Debian 12's baresip and sipp give up on a first challenge they cannot answer.
+    # Digest algorithms offered in 401 challenges, in order. MD5 first: Debian 12's sipp answers
+    # only MD5 and takes the first challenge; baresip 1.0 gives up if any is SHA-256 (set "MD5").
     sip_digest_algorithms: str = "MD5,SHA-256"
     tls_cert: Path | None = None
     tls_key: Path | None = None

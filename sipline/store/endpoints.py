@@ -33,9 +33,7 @@ _BY_ID = Prepared(_BY_ID_QUERY)
 # A GET needs the project's defaults as well: one statement instead of two.
 _PROFILE_COLUMNS = [projects.c[name] for name in PROFILE_COLUMNS]
 _WITH_PROFILE = Prepared(
-    sa.select(*_RECORD_COLUMNS, *_PROFILE_COLUMNS)
-    .join_from(_T, projects, projects.c.id == _T.c.project_id)
-    .where(_T.c.id == sa.bindparam("endpoint_id"), _T.c.project_id == sa.bindparam("project_id"))
+    _BY_ID_QUERY.add_columns(*_PROFILE_COLUMNS).join_from(_T, projects, projects.c.id == _T.c.project_id)
 )
 _BY_ID_LOCKED = Prepared(_BY_ID_QUERY.with_for_update())
 _NAME_TAKEN = (
