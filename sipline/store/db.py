@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -62,6 +62,7 @@ class Database:
             # wait on the disk. Every _CHECKPOINT_EVERY commits the writer thread does it instead.
             self._write_now = _sqlite_engine(self.url, begin=None, busy_ms=0, autocheckpoint=False)
             self._commits = 0
+            self._checkpointing: Future[None] | None = None
             self._write_wait = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=10000)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
             self._write_lock = asyncio.Lock()
@@ -91,10 +92,13 @@ class Database:
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
         async with self._write_lock:  # queues this process's writers behind one that had to wait
-            try:
-                return self._write_inline(fn, *args, **kwargs)
-            except _WriteLockBusy:
-                pass
+            # While a checkpoint runs, writes queue behind it on the writer thread: inline writes
+            # would keep taking the lock it needs to restart the WAL, which would then only grow.
+            if self._checkpointing is None or self._checkpointing.done():
+                try:
+                    return self._write_inline(fn, *args, **kwargs)
+                except _WriteLockBusy:
+                    pass
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._writer, partial(_sqlite_write, self._write_wait, fn, *args, **kwargs)
@@ -126,7 +130,7 @@ class Database:
         conn.rollback()
         self._commits += 1
         if self._commits % _CHECKPOINT_EVERY == 0:
-            self._writer.submit(_checkpoint, self._write_wait)
+            self._checkpointing = self._writer.submit(_checkpoint, self._write_wait)
         return result
 
     async def dispose(self) -> None:
@@ -154,8 +158,8 @@ def _checkpoint(engine: sa.Engine) -> None:
     """Copy the WAL back into the database and make the next writer start it over (RESTART).
 
     PASSIVE would never let the WAL restart under a steady stream of writes, and it would grow
-    without bound; RESTART holds new writers off briefly, and the loop's writer, which does not
-    wait for locks, hands its write to this thread meanwhile instead of stalling the loop."""
+    without bound; RESTART needs writers held off, which Database.write does by sending writes to
+    this thread, behind the checkpoint, until it is done."""
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
