@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import sys
@@ -100,6 +101,11 @@ async def serve(settings: Settings, *, sip: bool = True) -> None:
             app, log_level=settings.log_level, access_log=False, server_header=False, lifespan="off"
         )
         server = uvicorn.Server(config)
+        # Everything loaded so far (modules, the store's engines, the app) lives as long as the
+        # process: leave it out of full collections, which otherwise stalled every answer, SIP and
+        # HTTP alike, for 100-200 ms each time (measured) instead of a few tens. A process-wide
+        # choice, so it is made here, once everything has started, and not by one component.
+        gc.freeze()
         try:
             await server.serve(sockets=[http_sock])
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import socket
 import ssl
@@ -79,10 +78,6 @@ class SipServer:
         print(f"sipline: SIP on {listening}", flush=True)
         log.info("SIP on %s", listening)
         self._purge = asyncio.create_task(self._purge_expired())
-        # Everything loaded so far (modules, the store's engines, the app) lives as long as the
-        # process: leave it out of full collections, which would otherwise stall every answer for
-        # 100-200 ms each time (measured) instead of a few tens.
-        gc.freeze()
 
     def _tls_context(self) -> ssl.SSLContext:
         s = self.runtime.settings
