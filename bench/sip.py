@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from sipline.config import Settings  # noqa: E402
 from sipline.domain.endpoint import empty_record  # noqa: E402
 from sipline.runtime import Runtime  # noqa: E402
-from sipline.server import prepare  # noqa: E402
+from sipline.serve import prepare  # noqa: E402
 from sipline.store import projects  # noqa: E402
 from sipline.store.schema import sip_endpoints  # noqa: E402
 from tests.integration.sipline_process import Sipline  # noqa: E402

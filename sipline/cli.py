@@ -9,15 +9,19 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Settings
+from . import __version__
+from .config import Settings, settings_error
 from .domain.fields import FieldError
 from .domain.profile import domain_identifier as check_domain_identifier
+from .domain.profile import sip_domain
+from .net import StartupError
 from .runtime import Runtime
-from .server import StartupError, open_runtime, run
-from .store import migrate, projects, tokens
+from .serve import open_runtime, open_store, run
+from .store import projects, tokens
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,6 +39,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sipline", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"sipline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the HTTP API and the SIP server")
@@ -47,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sip-tls-port", type=int, help="SIPLINE_SIP_TLS_PORT (default 5061)")
     serve.add_argument("--tls-cert", help="SIPLINE_TLS_CERT (default: self-signed, generated in the data dir)")
     serve.add_argument("--tls-key", help="SIPLINE_TLS_KEY")
-    serve.add_argument("--log-level", help="SIPLINE_LOG_LEVEL (default info)")
+    serve.add_argument("--log-level", help="SIPLINE_LOG_LEVEL: debug, info (default), warning, error")
+    serve.add_argument("--log-format", choices=("text", "json"), help="SIPLINE_LOG_FORMAT (default text)")
+    serve.add_argument(
+        "--sip-digest-algorithms", help="SIPLINE_SIP_DIGEST_ALGORITHMS, in challenge order (default MD5)"
+    )
+    serve.add_argument("--sip-trusted-networks", help="SIPLINE_SIP_TRUSTED_NETWORKS: never throttled, e.g. 10.0.0.0/8")
     serve.add_argument("--no-sip", action="store_true", help="serve the HTTP API alone")
 
     mig = sub.add_parser("migrate", help="apply database migrations (serve does this too)")
@@ -69,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--project", required=True, help="project id")
     tcreate.add_argument("--scopes", default="voice", help=f"comma-separated, from: {','.join(tokens.SCOPES)}")
     tcreate.add_argument("--json", action="store_true")
+    tlist = tok.add_parser("list", help="list a project's API tokens (never the tokens themselves)")
+    _common(tlist)
+    tlist.add_argument("--project", required=True, help="project id")
+    tlist.add_argument("--json", action="store_true")
     revoke = tok.add_parser("revoke", help="revoke an API token")
     _common(revoke)
     revoke.add_argument("token", metavar="TOKEN_OR_ID")
@@ -83,7 +97,7 @@ def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) ->
     async def go() -> int:
         rt = open_runtime(settings)
         try:
-            await migrate.upgrade(rt.db)
+            await open_store(rt)
             return await action(rt)
         finally:
             await rt.db.dispose()
@@ -110,7 +124,7 @@ def _project_view(project: dict[str, Any], settings: Settings) -> dict[str, Any]
     return {
         "id": project["id"],
         "name": project["name"],
-        "domain": f"{project['domain_identifier']}.{settings.sip_domain}",
+        "domain": sip_domain(project["domain_identifier"], settings.sip_domain),
     }
 
 
@@ -169,6 +183,23 @@ async def _tokens_create(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _tokens_list(rt: Runtime, args: argparse.Namespace) -> int:
+    def listing(conn: Connection) -> list[dict[str, Any]] | None:
+        if projects.get(conn, args.project) is None:
+            return None
+        return tokens.list_for_project(conn, args.project)
+
+    rows = await rt.db.read(listing)
+    if rows is None:
+        raise UsageError(f"no project with id {args.project!r}")
+    text = "\n".join(
+        f"{r['id']}  {','.join(r['scopes'])}  created {r['created']}" + ("  revoked" if r["revoked"] else "")
+        for r in rows
+    )
+    _print(rows, args.json, text)
+    return 0
+
+
 async def _tokens_revoke(rt: Runtime, args: argparse.Namespace) -> int:
     done = await rt.db.write(tokens.revoke, args.token)
     print("sipline: token revoked" if done else "sipline: no live token matches", file=sys.stderr)
@@ -180,13 +211,18 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[Runtime, argparse.Namespace], 
     ("projects", "create"): _projects_create,
     ("projects", "list"): _projects_list,
     ("tokens", "create"): _tokens_create,
+    ("tokens", "list"): _tokens_list,
     ("tokens", "revoke"): _tokens_revoke,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"sipline: {settings_error(exc)}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return run(settings, sip=not args.no_sip)
     command = _COMMANDS[(args.command, getattr(args, "action", None))]

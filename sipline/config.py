@@ -1,10 +1,38 @@
-"""Settings from SIPLINE_* environment variables; CLI flags override them."""
+"""Settings from SIPLINE_* environment variables; CLI flags override them.
+
+Each setting is normalised here, once, and every part of sipline uses the normalised value (the SIP
+domain in particular: the digest realm, the registrar and the credential store must agree on it to
+the byte). A bad value is refused at startup with one line naming the variable.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
+from typing import Literal
 
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sipline.sip.digest import DEFAULT_ALGORITHMS, parse_algorithms
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# A project's domain is `{domain_identifier}.{sip_domain}` with identifiers of up to 63 characters,
+# and a host name has at most 253: the base domain keeps room for both.
+MAX_SIP_DOMAIN = 253 - 64
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def normalize_host_name(value: str) -> str:
+    """Lower case, no trailing dot, every label a valid DNS label; ValueError otherwise."""
+    name = value.strip().lower().removesuffix(".")
+    if not name or len(name) > MAX_SIP_DOMAIN:
+        raise ValueError(f"must be a host name of 1 to {MAX_SIP_DOMAIN} characters, got {value!r}")
+    if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError(f"must be a host name (letters, digits, hyphens and dots), got {value!r}")
+    return name
 
 
 class Settings(BaseSettings):
@@ -19,16 +47,94 @@ class Settings(BaseSettings):
     sip_tcp_port: int = 5060
     sip_tls_port: int = 5061
     sip_domain: str = "sip.localhost"
-    # Digest algorithms offered in 401 challenges, in order. MD5 first: Debian 12's sipp answers
-    # only MD5 and takes the first challenge; baresip 1.0 gives up if any is SHA-256 (set "MD5").
-    sip_digest_algorithms: str = "MD5,SHA-256"
+    # Digest algorithms offered in challenges, in order (see sipline.sip.digest.DEFAULT_ALGORITHMS).
+    sip_digest_algorithms: str = ",".join(DEFAULT_ALGORITHMS)
+    # Failed authentications: more than `limit` for one user name from one address within `window`
+    # seconds blocks that user name from that address for `block` seconds; more than
+    # `source_limit` from one address, whatever the user names, blocks the address (a scanner).
+    sip_auth_failure_limit: int = 20
+    sip_auth_source_failure_limit: int = 100
+    sip_auth_failure_window: float = 60.0
+    sip_auth_block_seconds: float = 300.0
+    # Comma-separated networks (CIDR) never throttled, e.g. an office NAT: "10.0.0.0/8,192.0.2.7".
+    sip_trusted_networks: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: str | None = None
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("sip_domain")
+    @classmethod
+    def _sip_domain(cls, value: str) -> str:
+        return normalize_host_name(value)
+
+    @field_validator("sip_digest_algorithms")
+    @classmethod
+    def _algorithms(cls, value: str) -> str:
+        return ",".join(parse_algorithms(value))
+
+    @field_validator("sip_trusted_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError(f"must be one of critical, error, warning, info, debug, got {value!r}")
+        return level
+
+    @field_validator("sip_auth_failure_limit", "sip_auth_source_failure_limit")
+    @classmethod
+    def _positive_int(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("sip_auth_failure_window", "sip_auth_block_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @property
+    def digest_algorithms(self) -> tuple[str, ...]:
+        return parse_algorithms(self.sip_digest_algorithms)
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.sip_trusted_networks)
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sipline.db').resolve()}"
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    networks = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network such as 10.0.0.0/8 or 192.0.2.7") from None
+    return tuple(networks)
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable."""
+    parts = []
+    for error in exc.errors():
+        name = "SIPLINE_" + "_".join(str(p) for p in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name} {message}")
+    return "; ".join(parts)

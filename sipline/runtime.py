@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Settings
-from .secrets import PasswordBox, derive_key, load_secret_key
+from .secrets import PasswordBox, derive_key, key_fingerprint, load_secret_key
 from .store.credentials import Credentials
 from .store.db import Database
 
@@ -14,15 +14,20 @@ from .store.db import Database
 class Runtime:
     settings: Settings
     db: Database
+    box: PasswordBox
     credentials: Credentials
     nonce_key: bytes
+    key_fingerprint: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         master = load_secret_key(settings.secret_key, settings.data_dir)
+        box = PasswordBox(master)
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
-            credentials=Credentials(PasswordBox(master), settings.sip_domain),
+            box=box,
+            credentials=Credentials(box, settings.sip_domain),
             nonce_key=derive_key(master, "sip-digest-nonce"),
+            key_fingerprint=key_fingerprint(master),
         )

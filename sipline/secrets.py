@@ -42,6 +42,11 @@ def derive_key(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, purpose.encode(), hashlib.sha256).digest()
 
 
+def key_fingerprint(master: bytes) -> str:
+    """Names a secret key without revealing it: stored with the data to catch a node with another key."""
+    return derive_key(master, "key-fingerprint").hex()[:16]
+
+
 class PasswordBox:
     """Symmetric encryption for endpoint passwords (Fernet: AES-128-CBC + HMAC)."""
 
@@ -50,6 +55,13 @@ class PasswordBox:
 
     def seal(self, password: str) -> str:
         return self._fernet.encrypt(password.encode()).decode()
+
+    def can_open(self, sealed: str) -> bool:
+        try:
+            self._fernet.decrypt(sealed.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def open(self, sealed: str) -> str:
         try:

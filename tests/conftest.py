@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sipline.api.app import create_app
 from sipline.config import Settings
 from sipline.runtime import Runtime
-from sipline.server import prepare
+from sipline.serve import prepare
 from sipline.store import projects, tokens
 
 PG_URL = os.environ.get("SIPLINE_TEST_DATABASE_URL")

@@ -14,11 +14,12 @@ from .bodies import MAX_BODY_SIZE
 from .deps import principal, runtime
 from .errors import EXCEPTION_HANDLERS
 from .middleware import add_request_id
-from .routes import endpoints, health, profile
+from .routes import endpoints, health, profile, registrations
 
 
-def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
-    """Build the app around a runtime; `extra_handlers` lets other planes add extension routes."""
+def create_app(rt: Runtime) -> Litestar:
+    """Build the app around a runtime. Every node serves every route: what the routes show (bindings
+    included) lives in the database, whether or not this node runs the SIP server."""
     openapi = OpenAPIConfig(
         title="sipline",
         version=__version__,
@@ -44,7 +45,7 @@ def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
             profile.get_profile,
             profile.update_profile,
             health.healthz,
-            *(extra_handlers or []),
+            registrations.list_registrations,
         ],
         dependencies={"runtime": Provide(runtime, sync_to_thread=False), "principal": Provide(principal)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -53,7 +54,7 @@ def create_app(rt: Runtime, *, extra_handlers: list | None = None) -> Litestar:
         request_max_body_size=MAX_BODY_SIZE,
         state=None,
         debug=False,
-        logging_config=None,  # logging is the process's to configure (sipline.server), not the app's
+        logging_config=None,  # logging is the process's to configure (sipline.logs), not the app's
     )
     app.state.runtime = rt
     return app

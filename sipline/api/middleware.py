@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import cast
 
 from litestar.types import Message, Scope
 
@@ -23,5 +24,5 @@ async def add_request_id(message: Message, scope: Scope) -> None:
         if name == b"x-request-id" and _SANE.fullmatch(value):
             request_id = value
             break
-    headers = message.setdefault("headers", [])
-    headers.append((b"x-request-id", request_id or os.urandom(16).hex().encode()))  # type: ignore[union-attr]
+    headers = cast(list[tuple[bytes, bytes]], message.setdefault("headers", []))
+    headers.append((b"x-request-id", request_id or os.urandom(16).hex().encode()))

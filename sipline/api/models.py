@@ -12,30 +12,15 @@ import msgspec
 from litestar.openapi import ResponseSpec
 from msgspec import UNSET, UnsetType
 
-Encryption = Literal["default", "required", "optional"]
-ProfileEncryption = Literal["required", "optional"]
-Method = Literal["GET", "POST"]
-CallHandler = Literal[
-    "relay_context",
-    "relay_topic",
-    "relay_application",
-    "relay_connector",
-    "relay_script",
-    "laml_webhooks",
-    "laml_application",
-    "dialogflow",
-    "video_room",
-    "call_flow",
-    "ai_agent",
-]
-Codec = Literal["OPUS", "G722", "PCMU", "PCMA", "VP8", "H264"]
-Cipher = Literal[
-    "AEAD_AES_256_GCM_8",
-    "AES_256_CM_HMAC_SHA1_80",
-    "AES_CM_128_HMAC_SHA1_80",
-    "AES_256_CM_HMAC_SHA1_32",
-    "AES_CM_128_HMAC_SHA1_32",
-]
+from sipline.domain.values import (
+    CallFlowVersion,
+    CallHandler,
+    Cipher,
+    Codec,
+    Encryption,
+    ProfileEncryption,
+)
+from sipline.domain.values import HttpMethod as Method
 
 
 class SipEndpoint(msgspec.Struct, kw_only=True):
@@ -44,8 +29,8 @@ class SipEndpoint(msgspec.Struct, kw_only=True):
     username: str
     caller_id: str | None
     send_as: str | None
-    ciphers: list[str]
-    codecs: list[str]
+    ciphers: list[Cipher]
+    codecs: list[Codec]
     encryption: Encryption
     call_handler: CallHandler | None
     calling_handler_resource_id: str | None
@@ -64,7 +49,7 @@ class SipEndpoint(msgspec.Struct, kw_only=True):
     call_relay_application: str | None
     call_video_room_id: str | None
     call_flow_id: str | None
-    call_flow_version: str | None
+    call_flow_version: CallFlowVersion | None
     call_ai_agent_id: str | None
     call_relay_script_url: str | None
 
@@ -84,8 +69,8 @@ class SipEndpointList(msgspec.Struct):
 class SipProfile(msgspec.Struct):
     domain: str
     domain_identifier: str
-    default_codecs: list[str]
-    default_ciphers: list[str]
+    default_codecs: list[Codec]
+    default_ciphers: list[Cipher]
     default_encryption: ProfileEncryption
     default_send_as: str | None
 
@@ -112,7 +97,7 @@ class _EndpointFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     call_relay_application: str | UnsetType | None = UNSET
     call_video_room_id: str | UnsetType | None = UNSET
     call_flow_id: str | UnsetType | None = UNSET
-    call_flow_version: Literal["working_copy", "current_deployed"] | UnsetType | None = UNSET
+    call_flow_version: CallFlowVersion | UnsetType | None = UNSET
     call_ai_agent_id: str | UnsetType | None = UNSET
     call_relay_script_url: str | UnsetType | None = UNSET
 

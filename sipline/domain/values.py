@@ -1,19 +1,47 @@
-"""The vocabularies of the SignalWire contract (reference/signalwire-sip-endpoints.openapi.yaml)."""
+"""The vocabularies of the SignalWire contract (reference/signalwire-sip-endpoints.openapi.yaml).
+
+Each is written once, as a Literal type; the tuples the rules check against are derived from it,
+and so are the API's wire models (sipline.api.models) and the OpenAPI document, so a value added
+here is accepted, stored and shown everywhere. Column widths are held to these by a test.
+"""
 
 from __future__ import annotations
 
-CODECS = ("OPUS", "G722", "PCMU", "PCMA", "VP8", "H264")
-CIPHERS = (
+from typing import Literal, get_args
+
+Codec = Literal["OPUS", "G722", "PCMU", "PCMA", "VP8", "H264"]
+Cipher = Literal[
     "AEAD_AES_256_GCM_8",
     "AES_256_CM_HMAC_SHA1_80",
     "AES_CM_128_HMAC_SHA1_80",
     "AES_256_CM_HMAC_SHA1_32",
     "AES_CM_128_HMAC_SHA1_32",
-)
-ENDPOINT_ENCRYPTION = ("default", "required", "optional")
-PROFILE_ENCRYPTION = ("required", "optional")
-HTTP_METHODS = ("GET", "POST")
-CALL_FLOW_VERSIONS = ("working_copy", "current_deployed")
+]
+Encryption = Literal["default", "required", "optional"]
+ProfileEncryption = Literal["required", "optional"]
+HttpMethod = Literal["GET", "POST"]
+CallFlowVersion = Literal["working_copy", "current_deployed"]
+CallHandler = Literal[
+    "relay_context",
+    "relay_topic",
+    "relay_application",
+    "relay_connector",
+    "relay_script",
+    "laml_webhooks",
+    "laml_application",
+    "dialogflow",
+    "video_room",
+    "call_flow",
+    "ai_agent",
+]
+
+CODECS: tuple[str, ...] = get_args(Codec)
+CIPHERS: tuple[str, ...] = get_args(Cipher)
+ENDPOINT_ENCRYPTION: tuple[str, ...] = get_args(Encryption)
+PROFILE_ENCRYPTION: tuple[str, ...] = get_args(ProfileEncryption)
+HTTP_METHODS: tuple[str, ...] = get_args(HttpMethod)
+CALL_FLOW_VERSIONS: tuple[str, ...] = get_args(CallFlowVersion)
+CALL_HANDLERS: tuple[str, ...] = get_args(CallHandler)
 
 # Each handler and the field it cannot work without ("only used (and required) when ...").
 HANDLER_REQUIRES: dict[str, str | None] = {
@@ -29,7 +57,6 @@ HANDLER_REQUIRES: dict[str, str | None] = {
     "call_flow": "call_flow_id",
     "ai_agent": "call_ai_agent_id",
 }
-CALL_HANDLERS = tuple(HANDLER_REQUIRES)
 
 # Handlers whose target is a resource with a UUID: its id is shown as calling_handler_resource_id.
 HANDLER_RESOURCE = {

@@ -1,18 +1,22 @@
 """Sans-IO SIP core: bytes in, values and bytes out; no sockets, no store (see DESIGN.md, Data plane)."""
 
 from sipline.sip.digest import (
-    ALGORITHMS,
+    DEFAULT_ALGORITHMS,
+    SUPPORTED,
     DigestCredentials,
     NonceManager,
     NonceStatus,
+    Verdict,
     challenge_headers,
     compute_ha1,
     parse_authorization,
+    verdict,
     verify,
 )
 from sipline.sip.errors import SipParseError
+from sipline.sip.expiring import ExpiringCache
 from sipline.sip.framing import PING, PONG, StreamFramer
-from sipline.sip.headers import Headers, NameAddr, SipUri, Via, uris_equal
+from sipline.sip.headers import Headers, NameAddr, Params, SipUri, Via, uris_equal
 from sipline.sip.message import (
     MAX_MESSAGE_SIZE,
     SipRequest,
@@ -37,16 +41,19 @@ from sipline.sip.registrar import (
 )
 
 __all__ = [
-    "ALGORITHMS",
+    "DEFAULT_ALGORITHMS",
     "MAX_MESSAGE_SIZE",
     "PING",
     "PONG",
+    "SUPPORTED",
     "Binding",
     "DigestCredentials",
+    "ExpiringCache",
     "Headers",
     "NameAddr",
     "NonceManager",
     "NonceStatus",
+    "Params",
     "RegisterError",
     "RegisterPolicy",
     "RegisterResult",
@@ -56,6 +63,7 @@ __all__ = [
     "SipResponse",
     "SipUri",
     "StreamFramer",
+    "Verdict",
     "Via",
     "aor_user",
     "challenge_headers",
@@ -71,5 +79,6 @@ __all__ = [
     "process_register",
     "serialize",
     "uris_equal",
+    "verdict",
     "verify",
 ]

@@ -1,13 +1,14 @@
-"""HTTP Digest for SIP (RFC 3261 §22, RFC 7616, RFC 8760): challenges, nonces, response checks.
+"""HTTP Digest for SIP (RFC 3261 §22, RFC 7616, RFC 8760): challenges, nonces, verdicts.
 
-Like Kamailio's `auth` module this knows nothing about where credentials live: the caller looks up
-the HA1 for (username, realm, algorithm) and hands it to `verify`. Typical glue:
+Like Kamailio's `auth` module this knows nothing about where credentials live, nor which response
+a failure deserves (401 for REGISTER, 407 for INVITE): the caller looks up the HA1 and picks the
+response from the verdict. Typical glue:
 
     creds = parse_authorization(value)            # None: not Digest / unparseable -> challenge
     creds.realm == realm                          # else challenge
-    nonces.check(creds.nonce, realm)              # STALE -> challenge(stale=True), INVALID -> challenge
-    ha1 = lookup(creds.username, creds.algorithm)
-    verify(creds, ha1, request.method) and (creds.nc is None or nonces.accept_nc(creds.nonce, int(creds.nc, 16)))
+    nonce = nonces.check(creds.nonce, realm)      # INVALID -> challenge, before any lookup
+    ha1 = lookup(creds.username, creds.algorithm) # None when there is no such user
+    verdict(creds, method, ha1, nonce, nonces)    # OK, STALE, WRONG, UNKNOWN_USER or INVALID
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sipline.sip.expiring import ExpiringCache
 from sipline.sip.headers import quote
 
-# Preference order for challenges: SHA-256 first so that capable clients pick it (RFC 8760 §2.4).
-ALGORITHMS = ("SHA-256", "MD5")
+SUPPORTED = ("MD5", "SHA-256")
+# What a challenge offers unless configured otherwise: MD5 alone, as Kamailio does. Phones answer
+# the first challenge they support, and some (baresip 1.0) give up when any is SHA-256; SHA-256 is
+# an opt-in (SIPLINE_SIP_DIGEST_ALGORITHMS=SHA-256,MD5), preferred first when offered (RFC 8760 §2.4).
+DEFAULT_ALGORITHMS = ("MD5",)
 
 _HASHES: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256"}  # RFC name -> hashlib name
 _CANONICAL_ALGORITHMS = {name.upper(): name for name in ("MD5", "SHA-256", "MD5-sess", "SHA-256-sess")}
@@ -160,8 +164,7 @@ class NonceManager:
         self._secret = secret
         self.ttl = ttl
         self._clock = clock
-        self._max_entries = max_entries
-        self._last_nc: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._last_nc: ExpiringCache[str, int] = ExpiringCache(max_entries)
 
     def _mac(self, stamp_and_random: bytes, realm: str) -> bytes:
         message = stamp_and_random + realm.lower().encode("utf-8")
@@ -198,18 +201,12 @@ class NonceManager:
         if nc < 1:
             return False
         now = self._clock()
-        while self._last_nc:
-            oldest = next(iter(self._last_nc.values()))
-            if oldest[1] > now:
-                break
-            self._last_nc.popitem(last=False)
-        entry = self._last_nc.get(nonce)
-        if entry is not None and nc <= entry[0]:
+        self._last_nc.purge(now)
+        last = self._last_nc.get(nonce, now)
+        if last is not None and nc <= last:
             return False
-        expires = entry[1] if entry is not None else self._expiry(nonce, now)
-        self._last_nc[nonce] = (nc, expires)
-        while len(self._last_nc) > self._max_entries:
-            self._last_nc.popitem(last=False)
+        expires = self._last_nc.expiry(nonce, now) or self._expiry(nonce, now)
+        self._last_nc.put(nonce, nc, expires)
         return True
 
     def _expiry(self, nonce: str, now: float) -> float:
@@ -222,11 +219,56 @@ class NonceManager:
         return min(issued, now) + self.ttl + self._SKEW
 
 
-def challenge_headers(nonces: NonceManager, realm: str, *, stale: bool = False) -> list[str]:
-    """WWW-Authenticate values, SHA-256 first then MD5 (RFC 8760 §2.4), sharing one nonce."""
+def challenge_headers(
+    nonces: NonceManager, realm: str, algorithms: Sequence[str] = DEFAULT_ALGORITHMS, *, stale: bool = False
+) -> list[str]:
+    """WWW-Authenticate / Proxy-Authenticate values, one per algorithm in the order given (the
+    client takes the first it supports, RFC 8760 §2.4), all sharing one nonce."""
     nonce = nonces.issue(realm)
     suffix = ", stale=true" if stale else ""
     return [
         f'Digest realm={quote(realm)}, nonce="{nonce}", algorithm={algorithm}, qop="auth"{suffix}'
-        for algorithm in ALGORITHMS
+        for algorithm in algorithms
     ]
+
+
+def parse_algorithms(setting: str) -> tuple[str, ...]:
+    """A comma-separated list such as "SHA-256,MD5" (SHA256 accepted); ValueError names what is wrong."""
+    chosen = tuple(a.strip().upper().replace("SHA256", "SHA-256") for a in setting.split(",") if a.strip())
+    if not chosen or any(a not in SUPPORTED for a in chosen) or len(set(chosen)) != len(chosen):
+        raise ValueError(f"must list some of {', '.join(SUPPORTED)}, each once: {setting!r}")
+    return chosen
+
+
+class Verdict(enum.Enum):
+    """What a Digest answer proves; the caller turns it into a response (401 or 407 and a challenge)."""
+
+    OK = "ok"
+    STALE = "stale"  # the right credentials on an expired nonce: challenge again with stale=true
+    WRONG = "wrong"  # the response does not match this user's credentials (a failure to count)
+    UNKNOWN_USER = "unknown user"  # no such user in this realm (a failure to count)
+    INVALID = "invalid"  # not an answer to a challenge of ours (forged or foreign nonce, replayed count)
+
+    @property
+    def is_failure(self) -> bool:
+        """A wrong password or user name: what a throttle counts."""
+        return self in (Verdict.WRONG, Verdict.UNKNOWN_USER)
+
+
+def verdict(
+    creds: DigestCredentials, method: str, ha1: str | None, nonce: NonceStatus, nonces: NonceManager
+) -> Verdict:
+    """Judge a Digest answer. `nonce` is `nonces.check(creds.nonce, realm)`, which the caller asks
+    first so that an answer to no challenge of ours costs no credential lookup; `ha1` is the
+    user's H(username:realm:password) for `creds.algorithm`, None when there is no such user."""
+    if nonce is NonceStatus.INVALID:
+        return Verdict.INVALID
+    if ha1 is None:
+        return Verdict.UNKNOWN_USER
+    if creds.userhash or not verify(creds, ha1, method):
+        return Verdict.WRONG
+    if nonce is NonceStatus.STALE:
+        return Verdict.STALE
+    if creds.nc is not None and not nonces.accept_nc(creds.nonce, int(creds.nc, 16)):
+        return Verdict.INVALID
+    return Verdict.OK

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sipline.sip.errors import SipParseError
@@ -325,6 +325,57 @@ class Headers:
         return f"Headers({self._fields!r})"
 
 
+class Params(Mapping[str, "str | None"]):
+    """Parameters of a URI, Via or name-addr: an immutable, hashable mapping in received order.
+
+    Parsed values are cached and shared (see `parse_uri`), so nothing may change them in place;
+    a changed copy is made with `with_changes`.
+    """
+
+    __slots__ = ("_hash", "_map")
+
+    def __init__(self, items: Iterable[tuple[str, str | None]] = ()) -> None:
+        self._map: dict[str, str | None] = dict(items)
+        self._hash: int | None = None
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._map
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(self._map.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Params):
+            return self._map == other._map
+        if isinstance(other, Mapping):
+            return self._map == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Params({self._map!r})"
+
+    def with_changes(self, **changes: str | None) -> Params:
+        """A copy with these parameters set (added at the end when new)."""
+        return Params({**self._map, **changes}.items())
+
+    def without(self, *names: str) -> Params:
+        return Params((k, v) for k, v in self._map.items() if k not in names)
+
+
+NO_PARAMS = Params()
+
+
 # --- quoted strings and parameters (RFC 3261 §25.1) -------------------------------------------
 
 _GEN_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:]+")
@@ -355,11 +406,11 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def parse_params(text: str) -> dict[str, str | None]:
+def parse_params(text: str) -> Params:
     """`;name[=value]` pairs (generic-param) with LWS tolerated; names are lowercased."""
     text = text.strip()
     if not text:
-        return {}
+        return NO_PARAMS
     if not text.startswith(";"):
         raise SipParseError(f"unexpected text before parameters: {text[:40]!r}")
     parts = split_outside(text[1:], ";")
@@ -381,7 +432,7 @@ def parse_params(text: str) -> dict[str, str | None]:
             else:
                 raise SipParseError(f"invalid value for parameter {name!r}")
         params[name.lower()] = value
-    return params
+    return Params(params.items())
 
 
 def generate_tag() -> str:
@@ -430,7 +481,7 @@ class SipUri:
     password: str | None
     host: str
     port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: Params = NO_PARAMS
     headers: str | None = None
 
 
@@ -439,7 +490,7 @@ def parse_uri(text: str) -> SipUri:
 
     One request names the same URIs several times (Request-URI, To, Contact, each checked while
     parsing and read again by the registrar), so recent results are kept; a SipUri is immutable
-    by convention (nothing may change its params). Errors are not kept: they raise each time.
+    (its params are a `Params`). Errors are not kept: they raise each time.
     """
     cached = _URI_CACHE.get(text)
     return cached if cached is not None else _URI_CACHE.keep(text, _parse_uri(text))
@@ -485,7 +536,7 @@ def _parse_uri(text: str) -> SipUri:
         password=password,
         host=hp["host"].lower(),
         port=port,
-        params=params,
+        params=Params(params.items()) if params else NO_PARAMS,
         headers=headers if question else None,
     )
 
@@ -524,7 +575,7 @@ def uris_equal(a: SipUri, b: SipUri) -> bool:
 class NameAddr:
     display: str | None
     uri: str
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: Params = NO_PARAMS
 
 
 _QUOTED_PREFIX_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -598,7 +649,7 @@ class Via:
     transport: str
     host: str
     port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict)
+    params: Params = NO_PARAMS
 
     @property
     def branch(self) -> str | None:

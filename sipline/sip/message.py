@@ -336,9 +336,9 @@ def make_response(
         elif name in _COPIED and name not in copied:
             copied[name] = value
     for name in _COPIED:
-        value = copied.get(name)
-        if value is None:
+        if name not in copied:
             continue
+        value = copied[name]
         if name == "To" and to_tag is not None and not _has_tag(value):
             value = f"{value};tag={to_tag}"
         out.add(name, value)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import SipUri, parse_name_addr, parse_uri, uris_equal
+from sipline.sip.headers import Params, SipUri, parse_name_addr, parse_uri, uris_equal
 from sipline.sip.message import SipRequest
 
 _DELTA_RE = re.compile(r"[0-9]+")
@@ -159,7 +159,7 @@ def _delta_seconds(value: str | None, what: str) -> int | None:
     return int(value) if len(value) <= 10 else 2**32
 
 
-def _q_value(params: dict[str, str | None]) -> float | None:
+def _q_value(params: Params) -> float | None:
     if "q" not in params:
         return None
     value = (params["q"] or "").strip()

@@ -18,6 +18,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -149,7 +150,13 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
 
-def _in_transaction(conn: Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def savepoint(conn: Connection) -> AbstractContextManager[Any]:
+    """Around a statement that may fail on a constraint: PostgreSQL aborts the whole transaction
+    on a failed statement, and a savepoint keeps it usable; SQLite needs none."""
+    return conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
+
+
+def _in_transaction(conn: Connection, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     with conn.begin():
         return fn(conn, *args, **kwargs)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sipline.domain.endpoint import STORED
 from sipline.domain.errors import Conflict, Problem
 
+from .db import savepoint
 from .prepared import Prepared
 from .schema import PROFILE_COLUMNS, projects, sip_bindings, sip_endpoints
 
@@ -69,11 +69,6 @@ def _record(row: sa.Row[Any]) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def _savepoint(conn: Connection) -> AbstractContextManager[Any]:
-    """PostgreSQL aborts a transaction on a failed statement; a savepoint keeps it usable."""
-    return conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
-
-
 def get(conn: Connection, project_id: str, endpoint_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = _BY_ID_LOCKED if for_update else _BY_ID
     return query.first(conn, endpoint_id=endpoint_id, project_id=project_id)
@@ -100,7 +95,7 @@ def _bound(values: dict[str, Any]) -> dict[str, Any]:
 def _write(conn: Connection, statement: Prepared, params: dict[str, Any]) -> None:
     """Run a write whose only possible conflict is the (project, username) uniqueness."""
     try:
-        with _savepoint(conn):
+        with savepoint(conn):
             statement.run(conn, **params)
     except IntegrityError:
         raise Conflict(USERNAME_TAKEN) from None

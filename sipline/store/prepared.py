@@ -16,16 +16,17 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _R = TypeVar("_R")
 
 
 class Prepared:
-    def __init__(self, statement: sa.Executable, *, json_params: frozenset[str] = frozenset()) -> None:
+    def __init__(self, statement: sa.ClauseElement, *, json_params: frozenset[str] = frozenset()) -> None:
         self._statement = statement
         selected = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
-        self._names = [c.key for c in selected]
-        self._json = {c.key for c in selected if isinstance(c.type, sa.JSON)}
+        self._names = [str(c.key) for c in selected]
+        self._json = {str(c.key) for c in selected if isinstance(c.type, sa.JSON)}
         self._json_params = json_params
         self._compiled: dict[str, tuple[str, list[str]]] = {}
 
@@ -33,6 +34,7 @@ class Prepared:
         name = conn.dialect.name
         if name not in self._compiled:
             compiled = self._statement.compile(dialect=conn.dialect)
+            assert isinstance(compiled, SQLCompiler)  # statements, not DDL: positiontup is theirs
             self._compiled[name] = (compiled.string, list(compiled.positiontup or ()))
         return self._compiled[name]
 

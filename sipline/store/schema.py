@@ -102,3 +102,11 @@ sip_bindings = sa.Table(
     sa.Index(None, "endpoint_id"),
     sa.Index(None, "expires_at"),
 )
+
+# Installation facts (the secret key's fingerprint), one row per name.
+sipline_meta = sa.Table(
+    "sipline_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from sipline.domain.times import iso8601
 from sipline.secrets import hash_token, new_token
 
 from .prepared import Prepared
@@ -69,3 +71,21 @@ def revoke(conn: Connection, token_or_id: str) -> bool:
         api_tokens.update().where(match, api_tokens.c.revoked_at.is_(None)).values(revoked_at=time.time())
     )
     return result.rowcount > 0
+
+
+def list_for_project(conn: Connection, project_id: str) -> list[dict[str, Any]]:
+    """Every token of a project, oldest first: id, scopes, dates; never the token (only its hash is kept)."""
+    rows = conn.execute(
+        sa.select(api_tokens.c.id, api_tokens.c.scopes, api_tokens.c.created_at, api_tokens.c.revoked_at)
+        .where(api_tokens.c.project_id == project_id)
+        .order_by(api_tokens.c.created_at)
+    )
+    return [
+        {
+            "id": token_id,
+            "scopes": list(scopes),
+            "created": iso8601(created),
+            "revoked": iso8601(revoked) if revoked is not None else None,
+        }
+        for token_id, scopes, created, revoked in rows
+    ]

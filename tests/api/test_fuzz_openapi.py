@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from sipline.api.app import create_app
 from sipline.config import Settings
 from sipline.runtime import Runtime
-from sipline.server import prepare
+from sipline.serve import prepare
 from sipline.store import projects, tokens
 
 DATA_DIR = Path(__file__).parent.parent.parent / "var" / f"fuzz-{uuid.uuid4().hex[:8]}"

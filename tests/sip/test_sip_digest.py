@@ -5,15 +5,18 @@ import hashlib
 import pytest
 
 from sipline.sip import (
-    ALGORITHMS,
+    DEFAULT_ALGORITHMS,
     DigestCredentials,
     NonceManager,
     NonceStatus,
+    Verdict,
     challenge_headers,
     compute_ha1,
     parse_authorization,
+    verdict,
     verify,
 )
+from sipline.sip.digest import parse_algorithms
 
 SECRET = b"k" * 32
 REALM = "acme.sip.localhost"
@@ -102,8 +105,22 @@ def test_compute_ha1_refuses_unknown_algorithm():
         compute_ha1("a", "b", "c", "SHA-1")
 
 
-def test_algorithms_prefer_sha256():
-    assert ALGORITHMS == ("SHA-256", "MD5")
+def test_default_challenge_offers_md5_alone_as_phones_expect():
+    assert DEFAULT_ALGORITHMS == ("MD5",)
+
+
+@pytest.mark.parametrize(
+    ("setting", "parsed"),
+    [("MD5", ("MD5",)), ("sha-256, md5", ("SHA-256", "MD5")), ("SHA256", ("SHA-256",))],
+)
+def test_algorithm_settings_are_normalised(setting, parsed):
+    assert parse_algorithms(setting) == parsed
+
+
+@pytest.mark.parametrize("setting", ["", "SHA-1", "MD5,MD5", "MD5-sess", " , "])
+def test_bad_algorithm_settings_are_refused(setting):
+    with pytest.raises(ValueError):
+        parse_algorithms(setting)
 
 
 # --- parse_authorization ------------------------------------------------------------------
@@ -214,7 +231,7 @@ def test_nonce_count_entries_expire_with_the_nonce():
     nonces.accept_nc(old, 1)
     clock.now += 1000
     nonces.accept_nc(nonces.issue(REALM), 1)
-    assert old not in nonces._last_nc
+    assert len(nonces._last_nc) == 1  # only the new nonce's count is remembered
 
 
 def test_empty_secret_is_refused():
@@ -225,9 +242,14 @@ def test_empty_secret_is_refused():
 # --- challenges ---------------------------------------------------------------------------
 
 
-def test_challenge_offers_sha256_then_md5_with_qop_auth():
+def test_challenge_offers_md5_alone_by_default():
+    [only] = challenge_headers(NonceManager(SECRET, clock=Clock()), REALM)
+    assert only.endswith('algorithm=MD5, qop="auth"')
+
+
+def test_challenge_offers_the_algorithms_given_in_order_with_qop_auth():
     nonces = NonceManager(SECRET, clock=Clock())
-    first, second = challenge_headers(nonces, REALM)
+    first, second = challenge_headers(nonces, REALM, ("SHA-256", "MD5"))
     assert first.startswith(f'Digest realm="{REALM}", nonce="')
     assert first.endswith('algorithm=SHA-256, qop="auth"')
     assert second.endswith('algorithm=MD5, qop="auth"')
@@ -236,13 +258,13 @@ def test_challenge_offers_sha256_then_md5_with_qop_auth():
 
 
 def test_stale_challenge_says_so():
-    values = challenge_headers(NonceManager(SECRET, clock=Clock()), REALM, stale=True)
+    values = challenge_headers(NonceManager(SECRET, clock=Clock()), REALM, ("SHA-256", "MD5"), stale=True)
     assert all(v.endswith(", stale=true") for v in values)
 
 
 def test_full_exchange_with_a_challenge_nonce_succeeds():
     nonces = NonceManager(SECRET, clock=Clock())
-    nonce = challenge_headers(nonces, REALM)[0].split('nonce="')[1].split('"')[0]
+    nonce = challenge_headers(nonces, REALM, ("SHA-256",))[0].split('nonce="')[1].split('"')[0]
     ha1 = compute_ha1("alice", REALM, "pw", "SHA-256")
     uri = f"sip:{REALM}"
 
@@ -260,3 +282,64 @@ def test_full_exchange_with_a_challenge_nonce_succeeds():
     assert verify(creds, ha1, "REGISTER")
     assert nonces.accept_nc(creds.nonce, int(creds.nc or "0", 16))
     assert not nonces.accept_nc(creds.nonce, int(creds.nc or "0", 16))
+
+
+# --- verdicts -----------------------------------------------------------------------------
+
+
+def _answer(nonces: NonceManager, password: str, *, nc: int = 1, method: str = "INVITE") -> DigestCredentials:
+    nonce = nonces.issue(REALM)
+    ha1 = compute_ha1("alice", REALM, password, "MD5")
+    uri = f"sip:bob@{REALM}"
+
+    def h(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    response = h(f"{ha1}:{nonce}:{nc:08x}:cn:auth:{h(method + ':' + uri)}")
+    creds = parse_authorization(
+        f'Digest username="alice", realm="{REALM}", nonce="{nonce}", uri="{uri}", response="{response}", '
+        f'algorithm=MD5, qop=auth, nc={nc:08x}, cnonce="cn"'
+    )
+    assert creds is not None
+    return creds
+
+
+def test_verdict_ok_for_the_right_password():
+    nonces = NonceManager(SECRET, clock=Clock())
+    creds = _answer(nonces, "pw")
+    ha1 = compute_ha1("alice", REALM, "pw", "MD5")
+    assert verdict(creds, "INVITE", ha1, nonces.check(creds.nonce, REALM), nonces) is Verdict.OK
+
+
+def test_verdict_wrong_for_a_wrong_password_and_a_replay_is_invalid():
+    nonces = NonceManager(SECRET, clock=Clock())
+    creds = _answer(nonces, "guess")
+    ha1 = compute_ha1("alice", REALM, "pw", "MD5")
+    status = nonces.check(creds.nonce, REALM)
+    assert verdict(creds, "INVITE", ha1, status, nonces) is Verdict.WRONG
+    assert Verdict.WRONG.is_failure and Verdict.UNKNOWN_USER.is_failure
+    good = _answer(nonces, "pw")
+    assert verdict(good, "INVITE", ha1, status, nonces) is Verdict.OK
+    assert verdict(good, "INVITE", ha1, status, nonces) is Verdict.INVALID  # same nonce-count again
+    assert not Verdict.INVALID.is_failure
+
+
+def test_verdict_unknown_user_stale_and_invalid_nonce():
+    clock = Clock()
+    nonces = NonceManager(SECRET, ttl=300, clock=clock)
+    creds = _answer(nonces, "pw")
+    ha1 = compute_ha1("alice", REALM, "pw", "MD5")
+    assert verdict(creds, "INVITE", None, NonceStatus.VALID, nonces) is Verdict.UNKNOWN_USER
+    assert verdict(creds, "INVITE", ha1, NonceStatus.INVALID, nonces) is Verdict.INVALID
+    clock.now += 1000
+    assert verdict(creds, "INVITE", ha1, nonces.check(creds.nonce, REALM), nonces) is Verdict.STALE
+    # A stale nonce does not excuse a wrong password.
+    wrong = compute_ha1("alice", REALM, "other", "MD5")
+    assert verdict(creds, "INVITE", wrong, NonceStatus.STALE, nonces) is Verdict.WRONG
+
+
+def test_verdict_checks_the_method_the_answer_was_made_for():
+    nonces = NonceManager(SECRET, clock=Clock())
+    creds = _answer(nonces, "pw", method="REGISTER")
+    ha1 = compute_ha1("alice", REALM, "pw", "MD5")
+    assert verdict(creds, "INVITE", ha1, NonceStatus.VALID, nonces) is Verdict.WRONG

@@ -407,3 +407,17 @@ def test_control_characters_in_header_values_are_refused_with_a_routable_400() -
         parse_message(message)
     assert "control character" in exc.value.reason
     assert exc.value.partial is not None  # Via, From, To and CSeq survive for the 400
+
+
+def test_parsed_values_are_immutable_and_hashable_so_caches_can_share_them():
+    uri = parse_uri("sip:alice@example.com;transport=tcp")
+    via = parse_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport")
+    addr = parse_name_addr('"Alice" <sip:alice@example.com>;tag=9')
+    for value in (uri, via, addr):
+        assert hash(value) == hash(value)
+        with pytest.raises(TypeError):
+            value.params["x"] = "y"  # type: ignore[index]
+    assert {uri: 1}[parse_uri("sip:alice@example.com;transport=tcp")] == 1
+    changed = via.params.with_changes(received="192.0.2.1")
+    assert "received" in changed and "received" not in via.params
+    assert parse_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport").params == via.params

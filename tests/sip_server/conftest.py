@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -10,8 +11,7 @@ import pytest
 
 from sipline.api.app import create_app
 from sipline.runtime import Runtime
-from sipline.sip.server import digest_algorithms, registration_routes
-from sipline.sip.service import SipService
+from sipline.sipserver.service import SipService
 
 
 class Clock:
@@ -30,7 +30,7 @@ class Clock:
 @pytest.fixture(scope="session")
 async def sip_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     # The app runs on the test's own event loop, which asyncpg connections require.
-    transport = httpx.ASGITransport(app=create_app(runtime, extra_handlers=registration_routes()))
+    transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
@@ -40,8 +40,18 @@ def clock() -> Clock:
     return Clock()
 
 
+def with_settings(runtime: Runtime, **changes: object) -> Runtime:
+    """The shared runtime (same database, same keys) with some settings changed."""
+    return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update=changes))
+
+
 @pytest.fixture
 def service(runtime: Runtime, clock: Clock) -> SipService:
     # No domain cache: tests change profiles and expect the next request to see it.
-    algorithms = digest_algorithms(runtime.settings.sip_digest_algorithms)  # the shipped default order
-    return SipService(runtime, clock=clock, domain_cache_ttl=0, algorithms=algorithms)
+    return SipService(runtime, clock=clock, domain_cache_ttl=0)
+
+
+@pytest.fixture
+def sha256_service(runtime: Runtime, clock: Clock) -> SipService:
+    """A service configured to offer SHA-256 first, then MD5 (the opt-in)."""
+    return SipService(with_settings(runtime, sip_digest_algorithms="SHA-256,MD5"), clock=clock, domain_cache_ttl=0)

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from sipline.sip.message import SipResponse, parse_message
-from sipline.sip.service import SipService
+from sipline.sipserver.service import SipService
 
 
 def challenges(response: SipResponse) -> list[dict[str, str]]:

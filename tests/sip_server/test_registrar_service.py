@@ -10,10 +10,10 @@ import httpx
 
 from sipline.runtime import Runtime
 from sipline.sip.message import SipResponse, parse_message
-from sipline.sip.service import SipService
+from sipline.sipserver.service import SipService
 from sipline.store import bindings
 from tests.conftest import Project, new_project
-from tests.sip_server.conftest import Clock
+from tests.sip_server.conftest import Clock, with_settings
 from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
 
 
@@ -33,12 +33,20 @@ async def _registrations(project: Project, endpoint_id: str) -> list[dict]:
     return response.json()["data"]
 
 
-async def test_unauthenticated_register_is_challenged_with_md5_first_then_sha256(runtime, sip_client, service):
+async def test_unauthenticated_register_is_challenged_with_md5_alone_by_default(runtime, sip_client, service):
     _, _, phone = await _setup(runtime, sip_client, service)
     response = await phone.send(phone.register_bytes())
     assert response.status == 401
+    [offered] = challenges(response)
+    assert (offered["algorithm"], offered["realm"], offered["qop"]) == ("MD5", phone.domain, "auth")
+
+
+async def test_sha256_opt_in_is_offered_first_then_md5_with_one_nonce(runtime, sip_client, sha256_service):
+    _, _, phone = await _setup(runtime, sip_client, sha256_service)
+    response = await phone.send(phone.register_bytes())
+    assert response.status == 401
     offered = challenges(response)
-    assert [c["algorithm"] for c in offered] == ["MD5", "SHA-256"]
+    assert [c["algorithm"] for c in offered] == ["SHA-256", "MD5"]
     assert {c["realm"] for c in offered} == {phone.domain}
     assert offered[0]["nonce"] == offered[1]["nonce"]
     assert all(c["qop"] == "auth" for c in offered)
@@ -57,8 +65,8 @@ async def test_right_password_registers_and_registrations_route_lists_the_bindin
     assert registration["expires_at"].endswith("Z") and registration["registered_at"].endswith("Z")
 
 
-async def test_sha256_digest_is_accepted_too(runtime, sip_client, service):
-    project, endpoint, phone = await _setup(runtime, sip_client, service)
+async def test_sha256_digest_is_accepted_when_offered(runtime, sip_client, sha256_service):
+    project, endpoint, phone = await _setup(runtime, sip_client, sha256_service)
     assert (await phone.register(algorithm="SHA-256")).status == 200
     assert len(await _registrations(project, endpoint["id"])) == 1
 
@@ -67,7 +75,7 @@ async def test_wrong_password_gets_a_fresh_challenge_and_binds_nothing(runtime, 
     project, endpoint, phone = await _setup(runtime, sip_client, service)
     response = await phone.register(password="not-the-password")
     assert response.status == 401
-    assert [c["algorithm"] for c in challenges(response)] == ["MD5", "SHA-256"]
+    assert [c["algorithm"] for c in challenges(response)] == ["MD5"]
     assert await _registrations(project, endpoint["id"]) == []
 
 
@@ -79,7 +87,7 @@ async def test_unknown_username_is_challenged_like_a_wrong_password(runtime, sip
 async def test_expired_nonce_with_right_password_gets_stale_challenge(runtime, sip_client, service, clock: Clock):
     _, _, phone = await _setup(runtime, sip_client, service)
     challenge = await phone.challenge()
-    clock.advance(service.nonces.ttl + 10)
+    clock.advance(service.auth.nonces.ttl + 10)
     auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}")
     response = await phone.send(phone.register_bytes(authorization=auth))
     assert response.status == 401
@@ -164,7 +172,7 @@ async def test_too_short_expiry_gets_423_with_min_expires(runtime, sip_client, s
     _, _, phone = await _setup(runtime, sip_client, service)
     response = await phone.register(expires=5)
     assert response.status == 423
-    assert response.headers.get("Min-Expires") == str(service.policy.min_expires)
+    assert response.headers.get("Min-Expires") == str(service.registrar.policy.min_expires)
 
 
 async def test_expired_bindings_are_not_listed_and_are_purged(runtime, sip_client, service, clock: Clock):
@@ -196,19 +204,47 @@ async def test_concurrent_registers_of_one_endpoint_keep_every_contact(runtime, 
     assert contacts == {p.contact_uri for p in phones}
 
 
-async def test_repeated_failures_from_one_address_are_throttled_for_that_address_only(runtime, sip_client, service):
-    _, _, phone = await _setup(runtime, sip_client, service)
+async def test_repeated_failures_block_that_user_from_that_address_only(runtime, sip_client, service):
+    project, _, phone = await _setup(runtime, sip_client, service)
+    neighbour_endpoint = await project.create()
+    neighbour = Phone(service, phone.domain, neighbour_endpoint["username"], "s3cret-pass", source=("127.0.0.9", 40001))
     phone.source = ("127.0.0.9", 40000)
-    for _ in range(service.throttle.limit + 1):
+    for _ in range(service.auth.throttle.policy.limit + 1):
         assert (await phone.register(password="guess")).status == 401
     response = await phone.send(phone.register_bytes())
     assert response.status == 403
     assert "failed authentications" in response.reason
     # The right password does not help while blocked...
-    challenge_or_block = await phone.send(phone.register_bytes())
-    assert challenge_or_block.status == 403
-    # ...and another address is not affected.
+    assert (await phone.send(phone.register_bytes())).status == 403
+    # ...but another phone behind the same address (an office NAT) still registers,
+    assert (await neighbour.register()).status == 200
+    # and so does the same user from another address.
     phone.source = ("127.0.0.10", 40000)
+    assert (await phone.register()).status == 200
+
+
+async def test_many_failures_from_one_address_across_user_names_block_the_address(runtime, sip_client, service):
+    project, _, phone = await _setup(runtime, sip_client, service)
+    phone.source = ("127.0.0.11", 40000)
+    limit = service.auth.throttle.policy.source_limit
+    for attempt in range(limit + 1):  # a scanner: a new user name each time
+        assert (await phone.register(username=f"scan{attempt}")).status == 401
+    blocked = await phone.send(phone.register_bytes())
+    assert blocked.status == 403 and "failed authentications" in blocked.reason
+    # Even a known user name is refused from that address, before any challenge.
+    assert (await phone.send(phone.register_bytes(to_user=phone.username))).status == 403
+
+
+async def test_trusted_networks_are_never_throttled(runtime, sip_client, clock):
+    trusting = SipService(
+        with_settings(runtime, sip_trusted_networks="127.0.0.0/24", sip_auth_failure_limit=2),
+        clock=clock,
+        domain_cache_ttl=0,
+    )
+    _, _, phone = await _setup(runtime, sip_client, trusting)
+    phone.source = ("127.0.0.12", 40000)
+    for _ in range(5):
+        assert (await phone.register(password="guess")).status == 401
     assert (await phone.register()).status == 200
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sipline.runtime import Runtime
-from sipline.server import StartupError
-from sipline.sip.server import SipServer
+from sipline.net import StartupError
+from sipline.sipserver.server import SipServer
 
 IDLE = 0.5
 

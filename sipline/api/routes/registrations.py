@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import msgspec
 from litestar import get
@@ -14,6 +13,7 @@ from sqlalchemy import Connection
 from sipline.api.deps import Principal
 from sipline.api.routes.endpoints import parse_endpoint_id
 from sipline.domain.errors import NotFound
+from sipline.domain.times import iso8601
 from sipline.runtime import Runtime
 from sipline.store import bindings, endpoints
 
@@ -30,10 +30,6 @@ class Registration(msgspec.Struct):
 
 class RegistrationList(msgspec.Struct):
     data: list[Registration]
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _live_bindings(conn: Connection, project_id: str, endpoint_id: str, now: float) -> list[bindings.StoredBinding]:
@@ -60,8 +56,8 @@ async def list_registrations(
                 source_address=s.origin.source_host,
                 source_port=s.origin.source_port,
                 user_agent=s.origin.user_agent,
-                expires_at=_iso(s.binding.expires_at),
-                registered_at=_iso(s.binding.registered_at),
+                expires_at=iso8601(s.binding.expires_at),
+                registered_at=iso8601(s.binding.registered_at),
             )
             for s in current
         ]

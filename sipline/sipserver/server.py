@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
 import time
-from typing import Any
 
+from sipline.net import StartupError, bind_tcp, bind_udp
 from sipline.runtime import Runtime
-from sipline.server import StartupError, bind_tcp
 from sipline.store import bindings
 
-from .digest import ALGORITHMS
 from .service import SipService
-from .transport.stream import StreamProtocol
-from .transport.tls import ensure_certificate, server_context
-from .transport.udp import UdpProtocol
+from .transports.stream import StreamProtocol
+from .transports.tls import ensure_certificate, server_context
+from .transports.udp import UdpProtocol
 
 log = logging.getLogger("sipline.sip")
 
@@ -30,9 +27,7 @@ class SipServer:
     def __init__(self, runtime: Runtime, *, idle_timeout: float = 30.0, service: SipService | None = None) -> None:
         self.runtime = runtime
         self.idle_timeout = idle_timeout
-        self.service = service or SipService(
-            runtime, algorithms=digest_algorithms(runtime.settings.sip_digest_algorithms)
-        )
+        self.service = service or SipService(runtime)
         self.ports: dict[str, int] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: UdpProtocol | None = None
@@ -45,24 +40,15 @@ class SipServer:
         context = self._tls_context()
         loop = asyncio.get_running_loop()
         try:
-            try:
-                self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(self.service), local_addr=(s.sip_host, s.sip_udp_port)
-                )
-            except OSError as exc:
-                reason = exc.strerror or exc
-                raise StartupError(f"cannot listen on udp:{s.sip_host}:{s.sip_udp_port}: {reason}") from None
-            udp_socket = self._udp.get_extra_info("socket")
-            with contextlib.suppress(OSError):  # a deeper queue rides out bursts; the kernel caps it
-                udp_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            udp_socket = bind_udp(s.sip_host, s.sip_udp_port, receive_buffer=UDP_RECEIVE_BUFFER)
             self.ports["udp"] = udp_socket.getsockname()[1]
+            self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self.service), sock=udp_socket
+            )
             for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
-                try:
-                    sock = bind_tcp(s.sip_host, port)
-                except StartupError as exc:
-                    raise StartupError(f"SIP {name}: {exc}") from None
+                sock = bind_tcp(s.sip_host, port, what=f"{name}:")
                 server = await loop.create_server(
-                    lambda name=name: StreamProtocol(  # type: ignore[misc]
+                    lambda name=name: StreamProtocol(
                         self.service, name, self._connections, idle_timeout=self.idle_timeout
                     ),
                     sock=sock,
@@ -74,9 +60,6 @@ class SipServer:
         except BaseException:
             await self.stop()
             raise
-        listening = " ".join(f"{name}:{s.sip_host}:{port}" for name, port in self.ports.items())
-        print(f"sipline: SIP on {listening}", flush=True)
-        log.info("SIP on %s", listening)
         self._purge = asyncio.create_task(self._purge_expired())
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -92,11 +75,15 @@ class SipServer:
                 raise StartupError(f"cannot write a TLS certificate into {s.data_dir}: {exc.strerror or exc}") from None
             if created:
                 print(f"sipline: generated a self-signed TLS certificate for SIP: {cert.resolve()}", flush=True)
-            log.info("SIP TLS certificate %s", cert.resolve())
         try:
             return server_context(cert, key)
         except (OSError, ssl.SSLError) as exc:
             raise StartupError(f"cannot load TLS certificate {cert} / key {key}: {exc}") from None
+
+    def listening(self) -> str:
+        """`udp:HOST:PORT tcp:HOST:PORT tls:HOST:PORT`, as the startup banner prints it."""
+        host = self.runtime.settings.sip_host
+        return " ".join(f"{name}:{host}:{port}" for name, port in self.ports.items())
 
     async def _purge_expired(self) -> None:
         while True:
@@ -128,17 +115,3 @@ class SipServer:
         if self._udp_protocol is not None:
             await self._udp_protocol.drain()
             self._udp_protocol = None
-
-
-def digest_algorithms(setting: str) -> tuple[str, ...]:
-    """SIPLINE_SIP_DIGEST_ALGORITHMS, e.g. "SHA-256,MD5"; StartupError names what is wrong."""
-    chosen = tuple(a.strip().upper().replace("SHA256", "SHA-256") for a in setting.split(",") if a.strip())
-    if not chosen or any(a not in ALGORITHMS for a in chosen) or len(set(chosen)) != len(chosen):
-        raise StartupError(f"SIPLINE_SIP_DIGEST_ALGORITHMS must list some of {', '.join(ALGORITHMS)}: {setting!r}")
-    return chosen
-
-
-def registration_routes() -> list[Any]:
-    from sipline.api.routes.registrations import list_registrations
-
-    return [list_registrations]

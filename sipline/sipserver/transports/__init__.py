@@ -1,4 +1,4 @@
 """Thin asyncio transports (udp, stream for TCP and TLS): they move bytes to `SipService` and back.
 
-Routing of answers (the Via rules) lives in `routing`; certificates in `tls`.
+Where an answer goes (the Via rules) is the SIP core's `sipline.sip.routing`; certificates are in `tls`.
 """

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
-from collections.abc import Coroutine, Generator
+import sys
+from collections.abc import Coroutine
 from typing import Any
 
-from sipline.sip.service import Incoming, Reply, SipService
-from sipline.sip.transport.routing import udp_reply_address
+from sipline.sip.routing import udp_reply_address
+from sipline.sipserver.service import Incoming, Reply, SipService
 
 log = logging.getLogger("sipline.sip.udp")
 
 
-@types.coroutine
-def _resume(started: Coroutine[Any, Any, None], pending: Any) -> Generator[Any, Any, None]:
-    """Hand a coroutine that already ran up to its first wait (it yielded `pending`) to a task:
-    the task waits on `pending`, then every send and throw goes on to the coroutine."""
-    while True:
-        try:
-            value = yield pending
-        except BaseException as exc:  # cancellation included: the coroutine decides what it means
-            try:
-                pending = started.throw(exc)
-            except StopIteration:
-                return
-            continue
-        try:
-            pending = started.send(value)
-        except StopIteration:
-            return
+def start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task that starts running at once, inside the caller, up to its first wait (Python 3.12+).
+
+    On SQLite most answers never wait at all (the store runs inline), and a task that must first
+    wait for a round of the loop costs more than they do. Python 3.11 has no eager start: there
+    the task simply starts on the next round, which is always correct, only slower.
+    """
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+    return loop.create_task(coro)
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -39,9 +32,6 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.max_in_flight = max_in_flight
         self.transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # Start answering inside datagram_received only where nothing before the first wait needs
-        # to run in a task: SQLite runs inline. asyncpg wants asyncio.current_task() (timeouts).
-        self.inline = service.runtime.db.is_sqlite
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -63,19 +53,10 @@ class UdpProtocol(asyncio.DatagramProtocol):
             # Overloaded: drop; UDP clients retransmit, and what is in flight finishes first.
             log.debug("dropped a request from %s:%s: %d in flight", *source, len(self._tasks))
             return
-        answering = self._answer(prepared, source)
-        if self.inline:
-            # Run the answer up to its first real wait here: on SQLite most answers never wait, and
-            # a task per datagram (creation, a loop round, its bookkeeping) costs more than they do.
-            try:
-                pending = answering.send(None)
-            except StopIteration:
-                return  # answered (or dropped) already
-            task = asyncio.get_running_loop().create_task(_resume(answering, pending))
-        else:
-            task = asyncio.get_running_loop().create_task(answering)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = start_task(asyncio.get_running_loop(), self._answer(prepared, source))
+        if not task.done():  # an eager task that did not finish at once
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, incoming: Incoming, source: tuple[str, int]) -> None:
         try:

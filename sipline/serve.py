@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
-import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,32 +12,13 @@ import uvicorn
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import logs
+from .api.access_log import access_logged
 from .api.app import create_app
 from .config import Settings
+from .net import StartupError, bind_tcp
 from .runtime import Runtime
-from .store import migrate, projects, tokens
-
-log = logging.getLogger("sipline")
-
-
-class StartupError(Exception):
-    """A reason to exit non-zero with one line, not a traceback."""
-
-
-def bind_tcp(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio only turns Nagle off (TCP_NODELAY) on sockets that say TCP, and
-    # with Nagle on a response written in two pieces waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+from .store import meta, migrate, projects, tokens
 
 
 def _bootstrap(conn: Connection) -> tuple[dict[str, Any], str] | None:
@@ -51,15 +30,27 @@ def _bootstrap(conn: Connection) -> tuple[dict[str, Any], str] | None:
     return project, token
 
 
-async def prepare(rt: Runtime) -> tuple[dict[str, Any], str] | None:
-    """Migrate; on an empty database create a project and a token with every scope and return them."""
+async def open_store(rt: Runtime) -> None:
+    """Migrate, and refuse a secret key other than the one the data was sealed with."""
     try:
         await migrate.upgrade(rt.db)
-        created = await rt.db.write(_bootstrap)
+        problem = await rt.db.write(meta.claim_secret_key, rt.key_fingerprint, rt.box.can_open)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
-    return created
+    if problem is not None:
+        raise StartupError(problem)
+
+
+async def prepare(rt: Runtime) -> tuple[dict[str, Any], str] | None:
+    """Open the store; on an empty database create a project and a token with every scope and
+    return them."""
+    await open_store(rt)
+    try:
+        return await rt.db.write(_bootstrap)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
 
 
 def _announce_bootstrap(project: dict[str, Any], token: str, base_url: str) -> None:
@@ -79,39 +70,50 @@ def open_runtime(settings: Settings) -> Runtime:
         raise StartupError(str(exc)) from None
 
 
+def _banner(rt: Runtime, sip_listening: str | None, base_url: str) -> None:
+    """What is in effect, once each, on stdout (operators and the tests read these lines)."""
+    s = rt.settings
+    lines = [f"sipline: database {rt.db.describe()}"]
+    if sip_listening is not None:
+        lines += [
+            f"sipline: SIP domain {s.sip_domain} (projects answer at DOMAIN_IDENTIFIER.{s.sip_domain})",
+            f"sipline: SIP digest algorithms {', '.join(s.digest_algorithms)}",
+            f"sipline: SIP on {sip_listening}",
+        ]
+    lines.append(f"sipline: HTTP API on {base_url}")  # last: the process is ready once it is printed
+    print("\n".join(lines), flush=True)
+
+
 async def serve(settings: Settings, *, sip: bool = True) -> None:
     rt = open_runtime(settings)
+    http_sock = None
+    sip_server = None
     try:
-        http_sock = bind_tcp(settings.http_host, settings.http_port)  # fail fast, before touching the DB
+        http_sock = bind_tcp(settings.http_host, settings.http_port, what="http:")  # before touching the DB
         created = await prepare(rt)
         base_url = f"http://{settings.http_host}:{http_sock.getsockname()[1]}"
         if created is not None:
             _announce_bootstrap(*created, base_url)
-        extra: list[Any] = []
-        sip_server = None
         if sip:
-            from .sip.server import SipServer, registration_routes
+            from .sipserver.server import SipServer
 
             sip_server = SipServer(rt)
             await sip_server.start()
-            extra = registration_routes()
-        app = create_app(rt, extra_handlers=extra)
-        print(f"sipline: HTTP API on {base_url}", flush=True)
-        config = uvicorn.Config(
-            app, log_level=settings.log_level, access_log=False, server_header=False, lifespan="off"
-        )
+        app = access_logged(create_app(rt))
+        _banner(rt, sip_server.listening() if sip_server is not None else None, base_url)
+        config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, lifespan="off")
         server = uvicorn.Server(config)
         # Everything loaded so far (modules, the store's engines, the app) lives as long as the
         # process: leave it out of full collections, which otherwise stalled every answer, SIP and
         # HTTP alike, for 100-200 ms each time (measured) instead of a few tens. A process-wide
         # choice, so it is made here, once everything has started, and not by one component.
         gc.freeze()
-        try:
-            await server.serve(sockets=[http_sock])
-        finally:
-            if sip_server is not None:
-                await sip_server.stop()
+        await server.serve(sockets=[http_sock])
     finally:
+        if sip_server is not None:
+            await sip_server.stop()
+        if http_sock is not None:
+            http_sock.close()
         await rt.db.dispose()
 
 
@@ -125,8 +127,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(settings: Settings, *, sip: bool = True) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(settings, sip=sip))

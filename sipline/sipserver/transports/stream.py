@@ -12,7 +12,7 @@ import logging
 
 from sipline.sip.errors import SipParseError
 from sipline.sip.framing import PING, PONG, StreamFramer
-from sipline.sip.service import Incoming, Reply, SipService
+from sipline.sipserver.service import Incoming, Reply, SipService
 
 log = logging.getLogger("sipline.sip.stream")
 

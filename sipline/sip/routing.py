@@ -34,12 +34,11 @@ def format_via(via: Via) -> str:
 def stamp_via(via: Via, source: tuple[str, int]) -> Via:
     """RFC 3261 §18.2.1 `received` when the sent-by host is not the source; RFC 3581 `rport` filled."""
     host, port = source
-    params = dict(via.params)
-    if "rport" in params:
-        params["rport"] = str(port)
-        params["received"] = host  # RFC 3581 §4: with rport, received is always added
+    if "rport" in via.params:
+        # RFC 3581 §4: with rport, received is always added
+        params = via.params.with_changes(rport=str(port), received=host)
     elif _bare(via.host) != host:
-        params["received"] = host
+        params = via.params.with_changes(received=host)
     else:
         return via
     return Via(via.protocol, via.transport, via.host, via.port, params)

@@ -1,0 +1,59 @@
+"""One log line per HTTP request: method, path, status, duration and request id.
+
+An ASGI wrapper around the whole app, so that the responses Litestar makes before any middleware
+(unknown routes, wrong methods) are logged too, with the X-Request-Id the app sent. The query
+string and the headers (Authorization above all) are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("sipline.http")
+
+
+def access_logged(app: ASGIApp) -> ASGIApp:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or not log.isEnabledFor(logging.INFO):
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"status": 0, "request_id": ""}
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-request-id":
+                        seen["request_id"] = value.decode("latin-1")
+            await send(message)
+
+        try:
+            await app(scope, receive, watching)
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            method, path = scope.get("method", "-"), scope["path"]
+            log.info(
+                "%s %s %s %.1f ms request_id=%s",
+                method,
+                path,
+                seen["status"] or "-",
+                duration,
+                seen["request_id"] or "-",
+                extra={
+                    "fields": {
+                        "method": method,
+                        "path": path,
+                        "status": seen["status"],
+                        "duration_ms": round(duration, 2),
+                        "request_id": seen["request_id"],
+                    }
+                },
+            )
+
+    return wrapped

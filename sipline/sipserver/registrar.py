@@ -1,0 +1,163 @@
+"""REGISTER against the store: the digest check and the registrar's decision in one locked transaction.
+
+The endpoint row lock serialises REGISTERs for one endpoint across every node (store/db.py), and
+the credentials are read under it, so a password change or a deletion counts at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Any
+
+from sqlalchemy import Connection
+
+from sipline.domain.endpoint import effective_encryption
+from sipline.domain.fields import FieldError
+from sipline.domain.fields import username as username_rule
+from sipline.sip.digest import DigestCredentials, NonceStatus, Verdict
+from sipline.sip.errors import SipParseError
+from sipline.sip.message import SipRequest, SipResponse
+from sipline.sip.registrar import Binding, RegisterError, RegisterPolicy, aor_user, process_register
+from sipline.store import bindings as binding_store
+from sipline.store import endpoints
+from sipline.store.db import Database
+
+from .auth import Authenticator
+from .responses import respond
+
+log = logging.getLogger("sipline.sip.registrar")
+
+
+class Registrar:
+    def __init__(
+        self, db: Database, auth: Authenticator, *, policy: RegisterPolicy | None = None, clock: Callable[[], float]
+    ) -> None:
+        self.db = db
+        self.auth = auth
+        self.policy = policy or RegisterPolicy()
+        self.clock = clock
+        self._date_cache: tuple[int, str] = (-1, "")
+
+    async def register(
+        self, request: SipRequest, project: dict[str, Any], realm: str, transport: str, source: tuple[str, int]
+    ) -> SipResponse:
+        try:
+            user, to_host = aor_user(request)
+        except SipParseError:
+            return respond(request, 400, "Bad Request (To is not a SIP URI)")
+        headers = request.headers
+        stored = [headers.get("Call-ID"), headers.get("User-Agent"), *headers.get_all("Contact")]
+        if any("\x00" in value for value in stored if value):
+            # Legal as an escaped quoted-pair, but these values are stored, and PostgreSQL text
+            # cannot hold a NUL: refuse it plainly rather than fail in the database.
+            return respond(request, 400, "Bad Request (NUL in a stored header field)")
+        if to_host.removesuffix(".") != realm:
+            return respond(request, 404, "Not Found (To domain differs from Request-URI)")
+        creds = self.auth.credentials(request, realm, proxy=False)
+        if self.auth.blocked(source, creds.username if creds else user):
+            return respond(request, 403, "Forbidden (too many failed authentications)")
+        if creds is None:
+            return self.auth.challenge(request, realm)
+        nonce = self.auth.nonce(creds, realm)
+        if nonce is NonceStatus.INVALID:
+            return self.auth.challenge(request, realm)
+        now = self.clock()
+
+        def transaction(conn: Connection) -> tuple[SipResponse, list[Binding], list[Binding]]:
+            # A name no endpoint can have (control characters, say) is not even looked up: some
+            # databases refuse to compare such text, and the answer is the same challenge anyway.
+            endpoint, previous = _locked_endpoint(conn, project["id"], creds.username)
+            refusal = self._authorize(request, creds, nonce, endpoint, project, realm, user, transport, source)
+            if refusal is not None:
+                return refusal, [], []
+            assert endpoint is not None
+            before = [p.binding for p in previous]
+            result = process_register(request, before, now, self.policy)
+            if isinstance(result, RegisterError):
+                return respond(request, result.status, result.reason, headers=result.headers), [], []
+            if result.bindings != before:
+                origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request))
+                binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
+            response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
+            return response, [b for b in before if b.expires_at > now], result.bindings
+
+        response, before, after = await self.db.write(transaction)
+        if response.status == 200:
+            _log_changes(f"{creds.username}@{realm}", before, after, transport, source)
+        return response
+
+    def _authorize(
+        self,
+        request: SipRequest,
+        creds: DigestCredentials,
+        nonce: NonceStatus,
+        endpoint: dict[str, Any] | None,
+        project: dict[str, Any],
+        realm: str,
+        user: str | None,
+        transport: str,
+        source: tuple[str, int],
+    ) -> SipResponse | None:
+        """The refusal to send, or None when this endpoint may register over this transport."""
+        verdict = self.auth.judge(request, creds, nonce, endpoint, realm, source)
+        if verdict is not Verdict.OK:
+            return self.auth.challenge(request, realm, stale=verdict is Verdict.STALE)
+        if user != creds.username:
+            return respond(request, 403, "Forbidden (To user is not the authenticated user)")
+        assert endpoint is not None
+        if effective_encryption(endpoint, project) == "required" and transport != "tls":
+            return respond(request, 403, "Encryption Required (use TLS)")
+        return None
+
+    def _date(self, now: float) -> str:
+        """formatdate(now, usegmt=True), formatted once per second."""
+        second = int(now)
+        if not 0 <= now - second < 0.999:  # near the next second formatdate may round up: no cache
+            return formatdate(now, usegmt=True)
+        if self._date_cache[0] != second:
+            self._date_cache = (second, formatdate(now, usegmt=True))
+        return self._date_cache[1]
+
+
+def _locked_endpoint(
+    conn: Connection, project_id: str, username: str
+) -> tuple[dict[str, Any] | None, list[binding_store.StoredBinding]]:
+    if not _could_be_username(username):
+        return None, []
+    endpoint = endpoints.auth_record_for_update(conn, project_id, username)
+    if endpoint is None:
+        return None, []
+    # Read after the lock is held, in a statement of its own: on PostgreSQL (READ COMMITTED) a
+    # join in the locking statement would return bindings as they were before the wait.
+    return endpoint, binding_store.list_for_endpoint(conn, endpoint["id"])
+
+
+def _log_changes(
+    aor: str, before: list[Binding], after: list[Binding], transport: str, source: tuple[str, int]
+) -> None:
+    """A line per contact that came or went; refreshes only at debug level."""
+    old = {b.contact for b in before}
+    new = {b.contact for b in after}
+    origin = f"{transport}:{source[0]}:{source[1]}"
+    for binding in after:
+        if binding.contact not in old:
+            log.info("SIP registered %s contact <%s> from %s", aor, binding.contact, origin)
+        else:
+            log.debug("SIP refreshed %s contact <%s> from %s", aor, binding.contact, origin)
+    for contact in sorted(old - new):
+        log.info("SIP unregistered %s contact <%s> from %s", aor, contact, origin)
+
+
+def _user_agent(request: SipRequest) -> str | None:
+    value = request.headers.get("User-Agent")
+    return value[:255] if value else None
+
+
+def _could_be_username(name: str) -> bool:
+    try:
+        username_rule(name)
+    except FieldError:
+        return False
+    return True
