@@ -1,6 +1,7 @@
-# The two commands: `make run` and `make test`. Both build .venv on first use.
+# The two commands: `make run` and `make test`. Both build the virtualenv on first use.
+# Another interpreter: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
-		{ rm -rf $(VENV); echo "python3 cannot make a venv: on Debian, apt-get install python3-venv" >&2; exit 1; }
+		{ rm -rf $(VENV); echo "$(PYTHON) cannot make a venv: on Debian, apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
@@ -23,9 +24,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sipline tests bench
+	$(BIN)/ruff format --check sipline tests bench
+	$(BIN)/mypy sipline
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf .venv .venv-* var

@@ -1,7 +1,7 @@
 """A bare ASGI callable: the ceiling for any app on this server stack.
 
 It reads the whole request body and answers every request with one fixed small JSON body. It is
-served exactly as `sipline serve` serves its app (sipline/server.py): an asyncio.Runner on uvloop
+served exactly as `sipline serve` serves its app (sipline/serve.py): an asyncio.Runner on uvloop
 around `uvicorn.Server.serve()` on a socket bound with proto IPPROTO_TCP (so TCP_NODELAY is set on
 connections), one worker, `uvicorn.Config` defaults otherwise (http=auto: httptools when
 installed), access_log=False, server_header=False, lifespan="off". `--loop asyncio` measures the
@@ -41,7 +41,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    # As sipline.server.bind_tcp binds.
+    # As sipline.net.bind_tcp binds.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

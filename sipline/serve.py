@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -88,6 +90,12 @@ async def serve(settings: Settings, *, sip: bool = True) -> None:
     rt = open_runtime(settings)
     http_sock = None
     sip_server = None
+    stop = _Stop()
+    loop = asyncio.get_running_loop()
+    # SIGINT and SIGTERM stop serving, then the cleanup below runs to its end, whenever they come
+    # (during startup too: serving is then skipped).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stop, stop_signal)
     try:
         http_sock = bind_tcp(settings.http_host, settings.http_port, what="http:")  # before touching the DB
         created = await prepare(rt)
@@ -100,21 +108,46 @@ async def serve(settings: Settings, *, sip: bool = True) -> None:
             sip_server = SipServer(rt)
             await sip_server.start()
         app = access_logged(create_app(rt))
-        _banner(rt, sip_server.listening() if sip_server is not None else None, base_url)
         config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, lifespan="off")
-        server = uvicorn.Server(config)
+        server = stop.server = _Server(config)
+        _banner(rt, sip_server.listening() if sip_server is not None else None, base_url)
         # Everything loaded so far (modules, the store's engines, the app) lives as long as the
         # process: leave it out of full collections, which otherwise stalled every answer, SIP and
         # HTTP alike, for 100-200 ms each time (measured) instead of a few tens. A process-wide
         # choice, so it is made here, once everything has started, and not by one component.
         gc.freeze()
-        await server.serve(sockets=[http_sock])
+        if not stop.requested:
+            await server.serve(sockets=[http_sock])
     finally:
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(stop_signal)
         if sip_server is not None:
             await sip_server.stop()
         if http_sock is not None:
             http_sock.close()
         await rt.db.dispose()
+
+
+class _Stop:
+    """The stop signal handler: remembered during startup, passed to the HTTP server once it runs."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: _Server | None = None
+
+    def __call__(self, signum: int) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.handle_exit(signum, None)  # a second SIGINT forces the exit, as uvicorn does
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn would raise the stop signal again once it has stopped serving, which would cancel
+        # sipline's own cleanup (SIP listeners, database connections) half-way; serve() installs
+        # handlers on the loop instead, and the process exits when serve() returns.
+        yield
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

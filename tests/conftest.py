@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from sipline.api.app import create_app
@@ -22,6 +23,10 @@ from sipline.config import Settings
 from sipline.runtime import Runtime
 from sipline.serve import prepare
 from sipline.store import projects, tokens
+
+# Hypothesis keeps no example database: tests leave nothing in the working tree.
+hypothesis_settings.register_profile("sipline", database=None)
+hypothesis_settings.load_profile("sipline")
 
 PG_URL = os.environ.get("SIPLINE_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("SIPLINE_REQUIRE_POSTGRES") == "1"

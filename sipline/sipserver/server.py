@@ -29,7 +29,6 @@ class SipServer:
         self.idle_timeout = idle_timeout
         self.service = service or SipService(runtime)
         self.ports: dict[str, int] = {}
-        self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: UdpProtocol | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: set[StreamProtocol] = set()
@@ -42,7 +41,7 @@ class SipServer:
         try:
             udp_socket = bind_udp(s.sip_host, s.sip_udp_port, receive_buffer=UDP_RECEIVE_BUFFER)
             self.ports["udp"] = udp_socket.getsockname()[1]
-            self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
+            _, self._udp_protocol = await loop.create_datagram_endpoint(
                 lambda: UdpProtocol(self.service), sock=udp_socket
             )
             for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
@@ -109,9 +108,6 @@ class SipServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
         self._servers.clear()
-        if self._udp is not None:
-            self._udp.close()
-            self._udp = None
         if self._udp_protocol is not None:
-            await self._udp_protocol.drain()
+            await self._udp_protocol.close()
             self._udp_protocol = None

@@ -134,6 +134,11 @@ class Database:
             self._checkpointing = self._writer.submit(_checkpoint, self._write_wait)
         return result
 
+    async def settle(self) -> None:
+        """Wait for background work (a SQLite checkpoint) to finish."""
+        if self.is_sqlite and self._checkpointing is not None:
+            await asyncio.wrap_future(self._checkpointing)
+
     async def dispose(self) -> None:
         if self.is_sqlite:
             self._writer.shutdown(wait=True)

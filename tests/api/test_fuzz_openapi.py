@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from sipline.runtime import Runtime
 from sipline.serve import prepare
 from sipline.store import projects, tokens
 
-DATA_DIR = Path(__file__).parent.parent.parent / "var" / f"fuzz-{uuid.uuid4().hex[:8]}"
+DATA_DIR = Path(tempfile.mkdtemp(prefix="sipline-fuzz-"))  # never inside the working tree
 
 
 def _setup() -> tuple[Runtime, dict[str, str]]:

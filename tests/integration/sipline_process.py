@@ -1,7 +1,7 @@
 """Start `sipline serve` as a real process on free loopback ports and talk to it over HTTP.
 
 The ports, the bootstrap project id and its token are read from what the process prints on stdout
-(see sipline/server.py and sipline/sip/server.py), exactly as an operator would read them.
+(see sipline/serve.py and sipline/sipserver/server.py), exactly as an operator would read them.
 """
 
 from __future__ import annotations
@@ -131,11 +131,20 @@ class Sipline:
             proc.kill()
             proc.wait(timeout=5)
 
+    def tracebacks(self) -> str:
+        """The server log's tracebacks: an unhandled exception, whatever the test itself checked."""
+        errors = self.data_dir / "stderr.log"
+        text = errors.read_text(errors="replace") if errors.exists() else ""
+        return text if "Traceback (most recent call last)" in text else ""
+
     def __enter__(self) -> Sipline:
         return self.start() if self._proc is None else self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:
+            tracebacks = self.tracebacks()
+            assert not tracebacks, f"the server logged an unhandled exception:\n{tracebacks[-4000:]}"
 
     # --- the HTTP API, as a user calls it -----------------------------------------------------
 

@@ -135,3 +135,121 @@ def test_migrate_brings_an_empty_database_to_the_latest_schema_and_is_idempotent
         version = db.execute("SELECT version_num FROM alembic_version").fetchall()
     assert {"projects", "api_tokens", "sip_endpoints", "sip_bindings", "sip_endpoints_search"} <= tables
     assert version == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
+
+
+def test_registrations_are_served_by_an_api_only_node(served: Sipline) -> None:
+    with served.api() as api:
+        endpoint = served.create_endpoint(api, username="api-only", password="pw-12345678")
+        assert served.registrations(api, endpoint["id"]) == []
+
+
+def test_a_node_with_another_secret_key_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "keyed"
+    with Sipline(data_dir, args=["--no-sip"], env={"SIPLINE_SECRET_KEY": "the-first-key"}) as first, first.api() as api:
+        first.create_endpoint(api, username="alice", password="pw-12345678")
+    result = cli("serve", "--no-sip", "--http-port", "0", data_dir=data_dir, env={"SIPLINE_SECRET_KEY": "another-key"})
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "SIPLINE_SECRET_KEY" in lines[0], result.stderr
+    assert "the-first-key" not in result.stderr and "another-key" not in result.stderr
+    # The CLI refuses too, and the right key still works.
+    assert cli("projects", "list", data_dir=data_dir, env={"SIPLINE_SECRET_KEY": "another-key"}).returncode == 1
+    assert cli("projects", "list", data_dir=data_dir, env={"SIPLINE_SECRET_KEY": "the-first-key"}).returncode == 0
+
+
+def test_a_database_from_before_fingerprints_is_checked_by_opening_a_password(tmp_path: Path) -> None:
+    import sqlite3
+
+    data_dir = tmp_path / "old"
+    with Sipline(data_dir, args=["--no-sip"], env={"SIPLINE_SECRET_KEY": "old-key"}) as node, node.api() as api:
+        node.create_endpoint(api, username="alice", password="pw-12345678")
+    with sqlite3.connect(data_dir / "sipline.db") as db:
+        db.execute("DELETE FROM sipline_meta")  # as a database made before the fingerprint existed
+    refused = cli("projects", "list", data_dir=data_dir, env={"SIPLINE_SECRET_KEY": "new-key"})
+    assert refused.returncode == 1 and "cannot open the passwords" in refused.stderr
+    assert cli("projects", "list", data_dir=data_dir, env={"SIPLINE_SECRET_KEY": "old-key"}).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SIPLINE_SIP_DOMAIN", "not a host!"),
+        ("SIPLINE_SIP_DIGEST_ALGORITHMS", "SHA-1"),
+        ("SIPLINE_SIP_TRUSTED_NETWORKS", "10.0.0.0/33"),
+        ("SIPLINE_LOG_LEVEL", "loud"),
+    ],
+)
+def test_a_bad_setting_exits_with_one_line_naming_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    result = cli("serve", "--no-sip", "--http-port", "0", data_dir=tmp_path, env={variable: value})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+
+
+def test_version_and_token_listing_without_the_tokens(served: Sipline) -> None:
+    import sipline
+
+    version = cli("--version", data_dir=served.data_dir)
+    assert version.returncode == 0 and version.stdout.strip() == f"sipline {sipline.__version__}"
+    listed = cli("tokens", "list", "--project", str(served.project_id), "--json", data_dir=served.data_dir)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert rows and all(set(r) == {"id", "scopes", "created", "revoked"} for r in rows)
+    assert served.token not in listed.stdout
+    missing = cli("tokens", "list", "--project", "no-such-project", data_dir=served.data_dir)
+    assert missing.returncode == 2 and "no project" in missing.stderr
+
+
+def test_every_request_is_logged_once_without_secrets_and_as_json_when_asked(tmp_path: Path) -> None:
+    with Sipline(tmp_path / "json", args=["--no-sip", "--log-format", "json"]) as node:
+        response = httpx.get(
+            f"{node.http_url}/api/relay/rest/endpoints/sip?filter_username=x",
+            auth=(node.project_id or "", node.token or ""),
+            headers={"X-Request-Id": "req-123"},
+        )
+        assert response.status_code == 200
+        httpx.get(f"{node.http_url}/no/such/route")
+    log_lines = (node.data_dir / "stderr.log").read_text().splitlines()
+    records = [json.loads(line) for line in log_lines if line.startswith("{")]
+    assert len(records) == len(log_lines), log_lines  # every line is JSON
+    http = [r for r in records if r["logger"] == "sipline.http"]
+    [listed] = [r for r in http if r["path"] == "/api/relay/rest/endpoints/sip"]
+    assert (listed["method"], listed["status"], listed["request_id"]) == ("GET", 200, "req-123")
+    assert listed["duration_ms"] >= 0
+    assert any(r["path"] == "/no/such/route" and r["status"] == 404 for r in http)
+    text = "\n".join(log_lines)
+    assert node.token not in text and "filter_username" not in text
+
+
+def test_the_banner_says_once_each_what_is_in_effect(tmp_path: Path) -> None:
+    with Sipline(tmp_path / "banner") as node:
+        pass
+    banner = [line for line in node.lines if line.startswith("sipline: ")]
+    for start in (
+        "sipline: database ",
+        "sipline: SIP domain ",
+        "sipline: SIP digest algorithms MD5",
+        "sipline: SIP on ",
+    ):
+        assert sum(line.startswith(start) for line in banner) == 1, banner
+    assert sum(line.startswith("sipline: HTTP API on ") for line in banner) == 1
+    assert "SIP on" not in (node.data_dir / "stderr.log").read_text()  # not repeated in the log
+
+
+def test_a_postgresql_password_is_masked_in_the_banner(tmp_path: Path) -> None:
+    from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database
+
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
+        pytest.skip("needs SIPLINE_TEST_DATABASE_URL")
+    url = asyncio.run(_create_pg_database(PG_URL))
+    try:
+        # Trust auth ignores the password; the banner must not show it all the same.
+        with_password = url.replace("postgres@", "postgres:hunter2-secret@")
+        with Sipline(tmp_path / "pg", args=["--no-sip"], env={"SIPLINE_DATABASE_URL": with_password}) as node:
+            pass
+        assert any(line.startswith("sipline: database postgresql") for line in node.lines)
+        assert "hunter2-secret" not in "".join(node.lines) + (node.data_dir / "stderr.log").read_text()
+    finally:
+        asyncio.run(_drop_pg_database(url))

@@ -224,7 +224,7 @@ async def test_repeated_failures_block_that_user_from_that_address_only(runtime,
 
 
 async def test_many_failures_from_one_address_across_user_names_block_the_address(runtime, sip_client, service):
-    project, _, phone = await _setup(runtime, sip_client, service)
+    _, _, phone = await _setup(runtime, sip_client, service)
     phone.source = ("127.0.0.11", 40000)
     limit = service.auth.throttle.policy.source_limit
     for attempt in range(limit + 1):  # a scanner: a new user name each time

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
+import sqlite3
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from sipline.runtime import Runtime
 from sipline.net import StartupError
+from sipline.runtime import Runtime
+from sipline.sip.message import parse_message
 from sipline.sipserver.server import SipServer
+from tests.conftest import new_project
+from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
 
 IDLE = 0.5
 
@@ -66,8 +71,12 @@ async def test_udp_answers_after_a_flood_of_garbage(server: SipServer):
             except TimeoutError:
                 continue
         assert answer.startswith(b"SIP/2.0 200 OK")
-        await asyncio.sleep(0.2)
-        assert all(client.received.get_nowait().startswith(b"SIP/2.0 200") for _ in range(client.received.qsize()))
+        # One more request, answered after everything sent before it: then nothing else is on its way.
+        transport.sendto(options(port, branch="z9hG4bKlast"))
+        answers = [answer]
+        while b"z9hG4bKlast" not in answers[-1]:
+            answers.append(await asyncio.wait_for(client.received.get(), 5))
+        assert all(a.startswith(b"SIP/2.0 200") for a in answers)
     finally:
         transport.close()
 
@@ -84,6 +93,14 @@ async def test_udp_answer_goes_to_the_source_port_when_rport_is_asked(server: Si
         transport.close()
 
 
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until the server's state shows the event (checked each round of the loop)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.001)
+
+
 async def _read_response(reader: asyncio.StreamReader) -> bytes:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     return head
@@ -97,7 +114,8 @@ async def test_tcp_answers_each_message_on_the_same_connection(server: SipServer
         msg = options(1, "TCP", "z9hG4bKc")
         writer.write(msg[:20])
         await writer.drain()
-        await asyncio.sleep(0.05)
+        # Once the server holds the first part, send the rest: the message arrives in two reads.
+        await _until(lambda: any(c.framer.buffered == 20 for c in server._connections))
         writer.write(msg[20:])
         answers = [await _read_response(reader) for _ in range(3)]
         assert all(a.startswith(b"SIP/2.0 200 OK") for a in answers)
@@ -165,3 +183,71 @@ async def test_a_port_in_use_is_a_one_line_startup_error(runtime: Runtime, tmp_p
         assert "udp:127.0.0.1" in str(failure.value) and "\n" not in str(failure.value)
     finally:
         taken.close()
+
+
+async def test_a_udp_register_whose_answer_must_wait_for_the_database_is_answered(
+    server: SipServer, runtime: Runtime, sip_client, caplog
+):
+    """The answer waits (the write lock is held by another process, or the store is PostgreSQL):
+    it still arrives, nothing is logged as an error, and later writes of the process still work."""
+    project = await new_project(runtime, sip_client)
+    endpoint = await project.create()
+    domain = (await project.request("GET", "/sip_profile")).json()["domain"]
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Udp, remote_addr=("127.0.0.1", server.ports["udp"]))
+    phone = Phone(server.service, domain, endpoint["username"], "s3cret-pass")
+    phone.source = ("127.0.0.1", transport.get_extra_info("sockname")[1])
+    lock = None
+    try:
+        transport.sendto(phone.register_bytes())
+        [challenge] = challenges(parse_message(await asyncio.wait_for(client.received.get(), 5)))  # type: ignore[arg-type]
+        auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{domain}")
+        if runtime.db.is_sqlite:
+            lock = sqlite3.connect(runtime.db.url.database or "", isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")  # as `sipline projects create` in another process would
+        transport.sendto(phone.register_bytes(authorization=auth))
+        if lock is not None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert client.received.empty()  # it waits for the lock...
+            lock.execute("ROLLBACK")
+        answer = parse_message(await asyncio.wait_for(client.received.get(), 10))
+        assert answer.status == 200  # type: ignore[union-attr]  # ...and is answered once it is free
+        assert (
+            await project.request("PUT", f"/endpoints/sip/{endpoint['id']}", json={"caller_id": "x"})
+        ).status_code == 201
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    finally:
+        if lock is not None:
+            lock.close()
+        transport.close()
+
+
+async def test_a_failure_after_sip_started_leaves_no_listener_open(runtime: Runtime, tmp_path: Path, monkeypatch):
+    """serve() cleans up whatever it started, whichever step fails."""
+    from sipline import serve as serve_module
+
+    settings = _runtime_on_free_ports(runtime, tmp_path).settings.model_copy(
+        update={"database_url": runtime.settings.resolved_database_url, "http_port": 0}
+    )
+    started: list[SipServer] = []
+    original_start = SipServer.start
+
+    async def recording_start(self: SipServer) -> None:
+        started.append(self)
+        await original_start(self)
+
+    def failing_app(rt: Runtime) -> None:
+        raise RuntimeError("the app could not be built")
+
+    monkeypatch.setattr(SipServer, "start", recording_start)
+    monkeypatch.setattr(serve_module, "create_app", failing_app)
+    with pytest.raises(RuntimeError, match="could not be built"):
+        await serve_module.serve(settings)
+    [sip] = started
+    for kind, port in sip.ports.items():  # each port can be bound again: nothing listens on it
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+        finally:
+            sock.close()

@@ -22,7 +22,8 @@ async def test_a_write_waits_for_another_process_lock_without_stalling_reads(tmp
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
             pending = asyncio.create_task(db.write(projects.create, "second"))
-            await asyncio.sleep(0.3)
+            for _ in range(5):  # let it run up to its wait: it cannot finish while the lock is held
+                await asyncio.sleep(0)
             assert not pending.done()
             # The event loop keeps serving reads while the write waits on its thread.
             assert [p["name"] for p in await asyncio.wait_for(db.read(projects.list_all), 1)] == ["first"]
@@ -63,7 +64,7 @@ async def test_the_write_ahead_log_stays_bounded_under_steady_writes(tmp_path: P
         rename = "UPDATE projects SET name = ? WHERE id = ?"
         for i in range(3000):
             await db.write(lambda conn, i=i: conn.exec_driver_sql(rename, (f"name {i}", project["id"])))
-        await asyncio.sleep(0.2)
+        await db.settle()
         # 3,000 commits of at least one 4 KiB page each would make a WAL of 12 MiB and more.
         size = (tmp_path / "wal.db-wal").stat().st_size
         assert size < 8 * 1024 * 1024, f"WAL grew to {size} bytes"

@@ -32,9 +32,15 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.max_in_flight = max_in_flight
         self.transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._closed = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         source = (addr[0], addr[1])
@@ -79,7 +85,11 @@ class UdpProtocol(asyncio.DatagramProtocol):
         # ICMP port unreachable from a client that went away: nothing to do.
         log.debug("UDP error: %s", exc)
 
-    async def drain(self) -> None:
-        """Wait for the requests being answered (at shutdown)."""
+    async def close(self) -> None:
+        """Stop listening, finish the requests being answered, and return once the socket is closed."""
+        if self.transport is not None:
+            self.transport.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self._closed is not None:
+            await self._closed
