@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import hashlib
 import time
 
@@ -331,3 +332,20 @@ async def test_an_escaped_nul_in_a_stored_header_gets_400_not_an_error(runtime, 
     phone.user_agent = "phone (quoted \\\x00 nul)"
     response = await phone.send(phone.register_bytes())
     assert response.status == 400 and "NUL" in response.reason
+
+
+async def test_registrations_failures_and_blocks_are_logged_without_the_password(runtime, sip_client, service, caplog):
+    caplog.set_level(logging.INFO, logger="sipline")
+    _, _, phone = await _setup(runtime, sip_client, service)
+    phone.source = ("127.0.0.13", 40000)
+    assert (await phone.register()).status == 200
+    assert (await phone.register(password="wrong-guess")).status == 401
+    assert (await phone.register(expires=0)).status == 200
+    text = caplog.text
+    assert (
+        f"SIP registered {phone.username}@{phone.domain} contact <{phone.contact_uri}> from udp:127.0.0.13:40000"
+        in text
+    )
+    assert f"wrong password for {phone.username!r}@{phone.domain} from 127.0.0.13:40000" in text
+    assert f"SIP unregistered {phone.username}@{phone.domain} contact <{phone.contact_uri}>" in text
+    assert "wrong-guess" not in text and phone.password not in text
