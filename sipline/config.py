@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     sip_host: str = "127.0.0.1"
+    # The address devices and other nodes reach this one at (Via, Contact); default: sip_host, or
+    # this machine's address when sip_host is a wildcard (0.0.0.0, ::).
+    sip_advertised_host: str | None = None
     sip_udp_port: int = 5060
     sip_tcp_port: int = 5060
     sip_tls_port: int = 5061
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     sip_auth_block_seconds: float = 300.0
     # Comma-separated networks (CIDR) never throttled, e.g. an office NAT: "10.0.0.0/8,192.0.2.7".
     sip_trusted_networks: str = ""
+    # Calls: how long devices ring before the caller hears "no answer" (480), and the longest call.
+    call_ring_timeout: float = 60.0
+    call_max_duration: float = 14400.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: str | None = None
@@ -95,7 +102,7 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 1")
         return value
 
-    @field_validator("sip_auth_failure_window", "sip_auth_block_seconds")
+    @field_validator("sip_auth_failure_window", "sip_auth_block_seconds", "call_ring_timeout", "call_max_duration")
     @classmethod
     def _positive(cls, value: float) -> float:
         if not value > 0:
@@ -109,6 +116,17 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.sip_trusted_networks)
+
+    @property
+    def advertised_host(self) -> str:
+        if self.sip_advertised_host:
+            return self.sip_advertised_host
+        if self.sip_host not in ("0.0.0.0", "::", ""):
+            return self.sip_host
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
 
     @property
     def resolved_database_url(self) -> str:

@@ -69,6 +69,15 @@ def username(value: Any) -> str:
     return s
 
 
+def is_username(value: str) -> bool:
+    """Could an endpoint have this user name? (A name none can have need not be looked up.)"""
+    try:
+        username(value)
+    except FieldError:
+        return False
+    return True
+
+
 def password(value: Any) -> str:
     s = _string(value)
     if len(s) < 8:

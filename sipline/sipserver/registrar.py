@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from sipline.domain.endpoint import effective_encryption
-from sipline.domain.fields import FieldError
-from sipline.domain.fields import username as username_rule
+from sipline.domain.fields import is_username
 from sipline.sip.digest import DigestCredentials, NonceStatus, Verdict
 from sipline.sip.errors import SipParseError
 from sipline.sip.message import SipRequest, SipResponse
@@ -25,6 +24,7 @@ from sipline.store import endpoints
 from sipline.store.db import Database
 
 from .auth import Authenticator
+from .flows import Flow, StreamFlow
 from .responses import respond
 
 log = logging.getLogger("sipline.sip.registrar")
@@ -32,17 +32,23 @@ log = logging.getLogger("sipline.sip.registrar")
 
 class Registrar:
     def __init__(
-        self, db: Database, auth: Authenticator, *, policy: RegisterPolicy | None = None, clock: Callable[[], float]
+        self,
+        db: Database,
+        auth: Authenticator,
+        *,
+        policy: RegisterPolicy | None = None,
+        clock: Callable[[], float],
+        node_id: str = "",
     ) -> None:
         self.db = db
+        self.node_id = node_id  # stored with each binding: the node holding the device's flow
         self.auth = auth
         self.policy = policy or RegisterPolicy()
         self.clock = clock
         self._date_cache: tuple[int, str] = (-1, "")
 
-    async def register(
-        self, request: SipRequest, project: dict[str, Any], realm: str, transport: str, source: tuple[str, int]
-    ) -> SipResponse:
+    async def register(self, request: SipRequest, project: dict[str, Any], realm: str, flow: Flow) -> SipResponse:
+        transport, source = flow.transport, flow.remote
         try:
             user, to_host = aor_user(request)
         except SipParseError:
@@ -66,8 +72,7 @@ class Registrar:
         now = self.clock()
 
         def transaction(conn: Connection) -> tuple[SipResponse, list[Binding], list[Binding]]:
-            # A name no endpoint can have (control characters, say) is not even looked up: some
-            # databases refuse to compare such text, and the answer is the same challenge anyway.
+            # A name no endpoint can have (control characters, say) is not even looked up.
             endpoint, previous = _locked_endpoint(conn, project["id"], creds.username)
             refusal = self._authorize(request, creds, nonce, endpoint, project, realm, user, transport, source)
             if refusal is not None:
@@ -78,12 +83,18 @@ class Registrar:
             if isinstance(result, RegisterError):
                 return respond(request, result.status, result.reason, headers=result.headers), [], []
             if result.bindings != before:
-                origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request))
+                flow_id = flow.id if isinstance(flow, StreamFlow) else None
+                origin = binding_store.Origin(
+                    transport, source[0], source[1], _user_agent(request), self.node_id, flow_id
+                )
                 binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
             response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
             return response, [b for b in before if b.expires_at > now], result.bindings
 
         response, before, after = await self.db.write(transaction)
+        if response.status == 200 and after:
+            # The device is reached through this flow for as long as it stays registered (RFC 5626).
+            flow.keep(max(b.expires_at for b in after) - now)
         if response.status == 200:
             _log_changes(f"{creds.username}@{realm}", before, after, transport, source)
         return response
@@ -124,7 +135,7 @@ class Registrar:
 def _locked_endpoint(
     conn: Connection, project_id: str, username: str
 ) -> tuple[dict[str, Any] | None, list[binding_store.StoredBinding]]:
-    if not _could_be_username(username):
+    if not is_username(username):
         return None, []
     endpoint = endpoints.auth_record_for_update(conn, project_id, username)
     if endpoint is None:
@@ -154,10 +165,3 @@ def _user_agent(request: SipRequest) -> str | None:
     value = request.headers.get("User-Agent")
     return value[:255] if value else None
 
-
-def _could_be_username(name: str) -> bool:
-    try:
-        username_rule(name)
-    except FieldError:
-        return False
-    return True

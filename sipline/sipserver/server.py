@@ -41,9 +41,10 @@ class SipServer:
         try:
             udp_socket = bind_udp(s.sip_host, s.sip_udp_port, receive_buffer=UDP_RECEIVE_BUFFER)
             self.ports["udp"] = udp_socket.getsockname()[1]
-            _, self._udp_protocol = await loop.create_datagram_endpoint(
+            udp, self._udp_protocol = await loop.create_datagram_endpoint(
                 lambda: UdpProtocol(self.service), sock=udp_socket
             )
+            self.service.calls.udp = udp
             for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
                 sock = bind_tcp(s.sip_host, port, what=f"{name}:")
                 server = await loop.create_server(
@@ -56,6 +57,7 @@ class SipServer:
                 )
                 self._servers.append(server)
                 self.ports[name] = sock.getsockname()[1]
+            self.service.local.ports.update(self.ports)
         except BaseException:
             await self.stop()
             raise
@@ -108,6 +110,7 @@ class SipServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
         self._servers.clear()
+        await self.service.close()
         if self._udp_protocol is not None:
             await self._udp_protocol.close()
             self._udp_protocol = None

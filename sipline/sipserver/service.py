@@ -1,53 +1,44 @@
-"""The SIP service: bytes from a transport in, the answer out, each request to the part that handles it.
+"""The SIP service: every message from every transport comes in here and goes where it belongs.
 
-`prepare` parses and stamps the top Via (synchronous and cheap, so garbage is dropped without
-scheduling anything); `answer` finds the request's project by domain and hands it on: REGISTER to
-the registrar, OPTIONS answered here.
+`receive` is synchronous and cheap (parse, stamp the top Via, match a transaction), so garbage and
+retransmissions cost no task; what needs the store or a call runs as a task: REGISTER to the
+registrar, INVITE and everything in a dialog to the call engine, other requests authenticated and
+refused. Every answer leaves through the request's server transaction (RFC 3261 §17.2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from sipline.config import Settings
 from sipline.runtime import Runtime
+from sipline.sip.dialog import request_dialog_id
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Via
-from sipline.sip.message import SipRequest, SipResponse, parse_message, parse_uri, serialize
+from sipline.sip.message import SipRequest, SipResponse, make_response, parse_message, parse_uri, serialize
 from sipline.sip.registrar import RegisterPolicy
 from sipline.sip.routing import stamp_top_via
 
 from .auth import Authenticator
+from .callers import Callers
+from .calls.engine import CallEngine
 from .domains import Domains
+from .flows import Flow, FlowTable
+from .local import Local
 from .registrar import Registrar
 from .responses import respond, warning
-from .retransmissions import Retransmissions
 from .throttle import AuthThrottle, ThrottlePolicy
+from .transactions import ServerTransaction, Transactions
 
 log = logging.getLogger("sipline.sip")
 
-ALLOW = "REGISTER, OPTIONS"
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A parsed request and its top Via, already stamped with the source address."""
-
-    request: SipRequest
-    via: Via
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Bytes to send back, and the stamped top Via a datagram transport routes them by."""
-
-    data: bytes
-    via: Via | None
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO"
 
 
 def throttle_policy(settings: Settings) -> ThrottlePolicy:
@@ -60,6 +51,19 @@ def throttle_policy(settings: Settings) -> ThrottlePolicy:
     )
 
 
+def start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task that starts running at once, inside the caller, up to its first wait (Python 3.12+).
+
+    On SQLite most answers never wait at all (the store runs inline), and a task that must first
+    wait for a round of the loop costs more than they do. Python 3.11 has no eager start: there
+    the task simply starts on the next round, which is always correct, only slower.
+    """
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+    return loop.create_task(coro)
+
+
 class SipService:
     def __init__(
         self,
@@ -69,96 +73,117 @@ class SipService:
         policy: RegisterPolicy | None = None,
         domain_cache_ttl: float = 1.0,
         throttle: AuthThrottle | None = None,
+        local: Local | None = None,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
         self.clock = clock
-        self.domains = Domains(runtime.db, settings.sip_domain, [settings.sip_host], ttl=domain_cache_ttl)
+        self.local = local or Local(settings.advertised_host)
+        self.domains = Domains(runtime.db, settings.sip_domain, [settings.sip_host, self.local.host], ttl=domain_cache_ttl)
         self.auth = Authenticator(
             runtime.nonce_key,
             algorithms=settings.digest_algorithms,
             throttle=throttle or AuthThrottle(throttle_policy(settings)),
             clock=clock,
         )
-        self.registrar = Registrar(runtime.db, self.auth, policy=policy, clock=clock)
-        self._retransmissions = Retransmissions()
+        self.registrar = Registrar(runtime.db, self.auth, policy=policy, clock=clock, node_id=self.local.node_id)
+        self.transactions = Transactions()
+        self.flows = FlowTable()
+        self.callers = Callers(runtime.db, self.domains, self.auth)
+        self.calls = CallEngine(self)
 
-    # --- bytes in, bytes out -------------------------------------------------------------------
+    # --- bytes in ------------------------------------------------------------------------------
 
-    def prepare(self, data: bytes, transport: str, source: tuple[str, int]) -> Incoming | Reply | None:
-        """Parse and stamp the top Via. A Reply is a ready 400; None means drop (responses, noise)."""
+    def receive(self, data: bytes, flow: Flow, *, busy: bool = False) -> asyncio.Task[None] | None:
+        """Take one message from a transport. Returns the task answering it, if one was needed.
+
+        `busy`: the transport has too much in flight; new requests that would start work are
+        dropped (UDP peers retransmit), while responses and requests of existing calls go on.
+        """
         try:
             message = parse_message(data)
         except SipParseError as exc:
-            log.debug("bad SIP from %s:%s over %s: %s", source[0], source[1], transport, exc.reason)
-            if exc.partial is None or exc.partial.method == "ACK":
-                return None
-            try:
-                via = stamp_top_via(exc.partial, source)
-            except SipParseError:
-                return None
-            response = respond(exc.partial, 400, headers=[warning(exc.reason)])
-            return Reply(serialize(response), via)
+            self._bad_request(exc, flow)
+            return None
         if isinstance(message, SipResponse):
-            return None  # a registrar sends no requests, so a response is noise
+            if not self.transactions.response(message):
+                log.debug("SIP: a response matching no transaction from %r dropped", flow)
+            return None
         try:
-            return Incoming(message, stamp_top_via(message, source))
+            stamp_top_via(message, flow.remote)
         except SipParseError:
             return None
+        if self.transactions.absorb(message, flow):
+            return None  # a retransmission (answered again if we had answered), or the ACK of a non-2xx
+        if message.method == "ACK":
+            self.calls.ack(message, flow)
+            return None
+        in_dialog = request_dialog_id(message) is not None
+        if busy and not in_dialog and message.method != "CANCEL":
+            log.debug("SIP: busy, dropped a %s from %r", message.method, flow)
+            return None
+        txn = self.transactions.server(message, flow)
+        if message.method == "INVITE":
+            # At once, so that the caller stops retransmitting while we look things up (§17.2.1).
+            self.transactions.respond(txn, make_response(message, 100))
+        return start_task(self._answer(message, txn, flow, in_dialog))
 
-    async def answer(self, incoming: Incoming, transport: str, source: tuple[str, int]) -> Reply | None:
-        request, via = incoming.request, incoming.via
-        now = self.clock()
-        key = Retransmissions.key(request, via, source)
-        if key is not None:
-            seen, cached = self._retransmissions.lookup(key, now)
-            if seen:
-                return None if cached is None else Reply(*cached)  # None: the original is in progress
-            self._retransmissions.started(key, now)
+    def _bad_request(self, exc: SipParseError, flow: Flow) -> None:
+        log.debug("bad SIP from %r: %s", flow, exc.reason)
+        partial = exc.partial
+        if partial is None or partial.method == "ACK":
+            return
         try:
-            response = await self.handle(request, transport, source)
-        except BaseException:
-            if key is not None:
-                self._retransmissions.forget(key)
-            raise
-        data = None if response is None else serialize(response)
-        if key is not None:
-            self._retransmissions.answered(key, data, via, now)
-        return None if data is None else Reply(data, via)
+            via = stamp_top_via(partial, flow.remote)
+        except SipParseError:
+            return
+        flow.for_response(via).send(serialize(respond(partial, 400, headers=[warning(exc.reason)])))
 
-    async def receive(self, data: bytes, transport: str, source: tuple[str, int]) -> Reply | None:
-        prepared = self.prepare(data, transport, source)
-        if prepared is None or isinstance(prepared, Reply):
-            return prepared
-        return await self.answer(prepared, transport, source)
+    async def _answer(self, request: SipRequest, txn: ServerTransaction, flow: Flow, in_dialog: bool) -> None:
+        try:
+            response = await self._dispatch(request, txn, flow, in_dialog)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("SIP: store unavailable, answering 503: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            response = respond(request, 503, headers=[("Retry-After", "5")])
+        except Exception:
+            log.exception("SIP: failed to handle a %s", request.method)
+            response = respond(request, 500)
+        if response is not None and txn.final is None:
+            self.transactions.respond(txn, response)
 
-    # --- requests ------------------------------------------------------------------------------
-
-    async def handle(self, request: SipRequest, transport: str, source: tuple[str, int]) -> SipResponse | None:
-        if request.method == "ACK":
-            return None  # never answered (RFC 3261 §17.2.1)
-        if request.method not in ("REGISTER", "OPTIONS"):
-            return respond(request, 405, headers=[("Allow", ALLOW)])
+    async def _dispatch(
+        self, request: SipRequest, txn: ServerTransaction, flow: Flow, in_dialog: bool
+    ) -> SipResponse | None:
+        """The answer, or None when the handler answers through the transaction itself (calls)."""
+        method = request.method
+        if method == "CANCEL":
+            return self.calls.cancel(request, txn)
+        if in_dialog and method != "REGISTER":
+            return await self.calls.in_dialog(request, txn, flow)
         try:
             host = parse_uri(request.uri).host
         except SipParseError:
             return respond(request, 416)
-        if request.method == "OPTIONS" and self.domains.is_own(host):
-            return self._options(request)  # a keep-alive ping addressed to the server itself
-        try:
+        if method == "REGISTER":
             project = await self.domains.project(host, time.monotonic())
             if project is None:
                 return respond(request, 404, "Not Found (domain not served here)")
-            if request.method == "OPTIONS":
-                return self._options(request)
-            realm = self.domains.realm(project)
-            return await self.registrar.register(request, project, realm, transport, source)
-        except (SQLAlchemyError, OSError) as exc:
-            return self._unavailable(request, exc)
+            return await self.registrar.register(request, project, self.domains.realm(project), flow)
+        if method == "OPTIONS" and self.domains.is_own(host):
+            return self._options(request)  # a keep-alive ping addressed to the server itself
+        if method == "INVITE":
+            return await self.calls.invite(request, txn, flow)  # type: ignore[arg-type]
+        # Any other request out of a dialog: only from an authenticated device (RFC 3261 §22.3).
+        caller = await self.callers.identify(request, flow)
+        if isinstance(caller, SipResponse):
+            return caller
+        if method == "OPTIONS":
+            return self._options(request)
+        return respond(request, 405, headers=[("Allow", ALLOW)])
 
     def _options(self, request: SipRequest) -> SipResponse:
         return respond(request, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
 
-    def _unavailable(self, request: SipRequest, exc: BaseException) -> SipResponse:
-        log.warning("SIP: store unavailable, answering 503: %s", str(exc).splitlines()[0] if str(exc) else exc)
-        return respond(request, 503, headers=[("Retry-After", "5")])
+    async def close(self) -> None:
+        await self.calls.close()
+        self.transactions.close()

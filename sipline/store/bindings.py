@@ -20,7 +20,7 @@ from .schema import sip_bindings
 
 _B = sip_bindings
 _COLUMNS = ("contact", "expires_at", "call_id", "cseq", "q", "registered_at")
-_ORIGIN = ("transport", "source_host", "source_port", "user_agent")
+_ORIGIN = ("transport", "source_host", "source_port", "user_agent", "node_id", "flow_id")
 _INSERTED = ("endpoint_id", *_COLUMNS, *_ORIGIN)
 
 
@@ -43,6 +43,8 @@ class Origin:
     source_host: str
     source_port: int
     user_agent: str | None
+    node_id: str | None = None  # the node holding the flow the device registered on
+    flow_id: str | None = None  # TCP, TLS: that node's connection; UDP: none (the source address is the flow)
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,10 @@ class StoredBinding:
 
 
 def _stored(row: tuple[Any, ...]) -> StoredBinding:
-    contact, expires_at, call_id, cseq, q, registered_at, transport, host, port, user_agent = row
+    contact, expires_at, call_id, cseq, q, registered_at, transport, host, port, user_agent, node_id, flow_id = row
     return StoredBinding(
-        Binding(contact, expires_at, call_id, cseq, q, registered_at), Origin(transport, host, port, user_agent)
+        Binding(contact, expires_at, call_id, cseq, q, registered_at),
+        Origin(transport, host, port, user_agent, node_id, flow_id),
     )
 
 
@@ -94,6 +97,8 @@ def replace(
             "source_host": o.source_host[:64],
             "source_port": o.source_port,
             "user_agent": o.user_agent,
+            "node_id": o.node_id,
+            "flow_id": o.flow_id,
         }
         for b in bindings
         for o in (kept.get(b, origin),)

@@ -36,6 +36,13 @@ _WITH_PROFILE = Prepared(
     _BY_ID_QUERY.add_columns(*_PROFILE_COLUMNS).join_from(_T, projects, projects.c.id == _T.c.project_id)
 )
 _BY_ID_LOCKED = Prepared(_BY_ID_QUERY.with_for_update())
+# An endpoint as the call engine needs it, found by user name: its record, its digest credentials
+# and its project's profile (the caller authenticating, or the endpoint being called).
+_BY_USERNAME_WITH_PROFILE = Prepared(
+    sa.select(*_RECORD_COLUMNS, _T.c.ha1_md5, _T.c.ha1_sha256, *_PROFILE_COLUMNS)
+    .join_from(_T, projects, projects.c.id == _T.c.project_id)
+    .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
+)
 _NAME_TAKEN = (
     sa.select(_T.c.seq)
     .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
@@ -77,6 +84,11 @@ def get(conn: Connection, project_id: str, endpoint_id: str, *, for_update: bool
 def get_with_profile(conn: Connection, project_id: str, endpoint_id: str) -> dict[str, Any] | None:
     """The endpoint's record merged with its project's profile columns (default_*, domain_identifier)."""
     return _WITH_PROFILE.first(conn, endpoint_id=endpoint_id, project_id=project_id)
+
+
+def find_with_profile(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:
+    """The endpoint named `username` in the project, with its credentials and its profile's columns."""
+    return _BY_USERNAME_WITH_PROFILE.first(conn, project_id=project_id, username=username)
 
 
 def auth_record_for_update(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:

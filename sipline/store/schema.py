@@ -99,6 +99,9 @@ sip_bindings = sa.Table(
     sa.Column("source_host", sa.String(64), nullable=False),
     sa.Column("source_port", sa.Integer, nullable=False),
     sa.Column("user_agent", sa.Text),
+    # The flow the device registered on: the node holding it, and (TCP, TLS) which connection.
+    sa.Column("node_id", sa.String(36)),
+    sa.Column("flow_id", sa.String(32)),
     sa.Index(None, "endpoint_id"),
     sa.Index(None, "expires_at"),
 )
@@ -109,4 +112,18 @@ sipline_meta = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# The SIP nodes of the installation (processes running the SIP server), with the address the others
+# relay through; a node updates `seen_at` while it runs, and one unseen for long is gone.
+sip_nodes = sa.Table(
+    "sip_nodes",
+    metadata,
+    sa.Column("node_id", sa.String(36), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("udp_port", sa.Integer, nullable=False),
+    sa.Column("tcp_port", sa.Integer, nullable=False),
+    sa.Column("tls_port", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
 )

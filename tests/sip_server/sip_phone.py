@@ -12,7 +12,30 @@ import secrets
 from dataclasses import dataclass, field
 
 from sipline.sip.message import SipResponse, parse_message
+from sipline.sipserver.flows import Flow
 from sipline.sipserver.service import SipService
+
+
+class RecordingFlow(Flow):
+    """A flow that keeps what the service sends on it, for tests that speak bytes."""
+
+    def __init__(self, transport: str = "udp", remote: tuple[str, int] = ("127.0.0.1", 40000)) -> None:
+        self.transport = transport
+        self.remote = remote
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> bool:
+        self.sent.append(data)
+        return True
+
+
+async def exchange(service: SipService, data: bytes, flow: RecordingFlow) -> list[bytes]:
+    """Hand `data` to the service as if it came in on `flow`; what it sent back meanwhile."""
+    before = len(flow.sent)
+    task = service.receive(data, flow)
+    if task is not None:
+        await task
+    return flow.sent[before:]
 
 
 def challenges(response: SipResponse) -> list[dict[str, str]]:
@@ -89,10 +112,14 @@ class Phone:
             lines.append(f"Authorization: {authorization}")
         return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
 
+    @property
+    def flow(self) -> RecordingFlow:
+        return RecordingFlow(self.transport, self.source)
+
     async def send(self, data: bytes) -> SipResponse:
-        reply = await self.service.receive(data, self.transport, self.source)
-        assert reply is not None, "no answer"
-        message = parse_message(reply.data)
+        sent = await exchange(self.service, data, self.flow)
+        assert sent, "no answer"
+        message = parse_message(sent[-1])
         assert isinstance(message, SipResponse)
         return message
 

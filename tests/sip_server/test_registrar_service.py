@@ -15,7 +15,7 @@ from sipline.sipserver.service import SipService
 from sipline.store import bindings
 from tests.conftest import Project, new_project
 from tests.sip_server.conftest import Clock, with_settings
-from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
+from tests.sip_server.sip_phone import Phone, RecordingFlow, challenges, digest_authorization, exchange
 
 
 async def _setup(
@@ -266,11 +266,11 @@ async def test_other_methods_get_405_with_allow(runtime, sip_client, service):
         assert response.headers.get_all("Allow") == ["REGISTER", "OPTIONS"]
 
 
-async def test_ack_and_responses_are_never_answered(runtime, sip_client, service):
+async def test_ack_and_stray_responses_are_never_answered(runtime, sip_client, service):
     _, _, phone = await _setup(runtime, sip_client, service)
-    assert await service.receive(phone.register_bytes().replace(b"REGISTER", b"ACK"), "udp", phone.source) is None
+    assert await exchange(service, phone.register_bytes().replace(b"REGISTER", b"ACK"), phone.flow) == []
     response = b"SIP/2.0 200 OK\r\n" + phone.register_bytes().split(b"\r\n", 1)[1]
-    assert await service.receive(response, "udp", phone.source) is None
+    assert await exchange(service, response, phone.flow) == []
 
 
 async def test_malformed_request_with_routable_headers_gets_400_and_noise_is_dropped(runtime, sip_client, service):
@@ -280,18 +280,17 @@ async def test_malformed_request_with_routable_headers_gets_400_and_noise_is_dro
     assert response.status == 400
     assert "Max-Forwards" in response.headers.get("Warning")
     # The answer echoes what it can, even a CSeq it could not parse.
-    reply = await service.receive(phone.register_bytes().replace(b"CSeq: 2 ", b"CSeq: two "), "udp", phone.source)
-    assert reply is not None and reply.data.startswith(b"SIP/2.0 400 ")
+    [reply] = await exchange(service, phone.register_bytes().replace(b"CSeq: 2 ", b"CSeq: two "), phone.flow)
+    assert reply.startswith(b"SIP/2.0 400 ")
     for noise in (b"", b"\x00\xff" * 100, b"hello", b"REGISTER sip:x SIP/2.0\r\n\r\n", b"\r\n\r\n"):
-        assert await service.receive(noise, "udp", phone.source) is None
+        assert await exchange(service, noise, phone.flow) == []
 
 
 async def test_response_via_carries_received_and_rport_of_the_source(runtime, sip_client, service):
     _, _, phone = await _setup(runtime, sip_client, service)
     data = phone.register_bytes().replace(b"Via: SIP/2.0/UDP 127.0.0.1:40000", b"Via: SIP/2.0/UDP 10.9.9.9:5060")
-    reply = await service.receive(data, "udp", ("127.0.0.1", 40123))
-    assert reply is not None
-    response = parse_message(reply.data)
+    [reply] = await exchange(service, data, RecordingFlow("udp", ("127.0.0.1", 40123)))
+    response = parse_message(reply)
     assert isinstance(response, SipResponse)
     via = response.headers.get("Via")
     assert ";rport=40123" in via and ";received=127.0.0.1" in via
@@ -302,11 +301,11 @@ async def test_udp_retransmission_gets_the_same_answer_without_a_second_registra
     challenge = await phone.challenge()
     auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}")
     data = phone.register_bytes(authorization=auth, branch="z9hG4bK-retransmitted")
-    first = await service.receive(data, "udp", phone.source)
-    again = await service.receive(data, "udp", phone.source)
-    assert first is not None and again is not None
-    assert again.data == first.data
-    assert parse_message(first.data).status == 200  # type: ignore[union-attr]
+    flow = phone.flow
+    [first] = await exchange(service, data, flow)
+    [again] = await exchange(service, data, flow)
+    assert again == first
+    assert parse_message(first).status == 200  # type: ignore[union-attr]
     assert len(await _registrations(project, endpoint["id"])) == 1
 
 

@@ -1,8 +1,9 @@
-"""SIP over TCP and TLS: the StreamFramer cuts messages; answers go back on the same connection.
+"""SIP over TCP and TLS: the StreamFramer cuts messages; the connection is the flow back to the peer.
 
 A connection that delivers no complete message (or keep-alive) for `idle_timeout` seconds is
-closed, so silent or trickling clients cannot hold sockets; one connection answers at most
-`max_in_flight` requests at a time and stops reading beyond that.
+closed, so silent or trickling clients cannot hold sockets, unless it is a device's flow: one that
+registered stays open as long as its registration, and one a call uses as long as the call. One
+connection answers at most `max_in_flight` requests at a time and stops reading beyond that.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 
 from sipline.sip.errors import SipParseError
 from sipline.sip.framing import PING, PONG, StreamFramer
-from sipline.sipserver.service import Incoming, Reply, SipService
+from sipline.sipserver.flows import StreamFlow
+from sipline.sipserver.service import SipService
 
 log = logging.getLogger("sipline.sip.stream")
 
@@ -43,6 +45,9 @@ class StreamProtocol(asyncio.Protocol):
         self._paused = False
         self._last_message = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
+        self.flow: StreamFlow | None = None
+        self.users = 0
+        self._kept_until = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -53,13 +58,20 @@ class StreamProtocol(asyncio.Protocol):
             transport.abort()  # type: ignore[attr-defined]
             return
         self.connections.add(self)
+        self.flow = self.service.flows.open(self.name, self)
         loop = asyncio.get_running_loop()
         self._last_message = loop.time()
         self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
 
+    def keep(self, seconds: float) -> None:
+        self._kept_until = max(self._kept_until, asyncio.get_running_loop().time() + seconds)
+
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()
-        remaining = self._last_message + self.idle_timeout - loop.time()
+        if self.users:
+            self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
+            return
+        remaining = max(self._last_message + self.idle_timeout, self._kept_until) - loop.time()
         if remaining > 0:
             self._idle_timer = loop.call_later(remaining, self._check_idle)
             return
@@ -76,24 +88,20 @@ class StreamProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             return
+        assert self.flow is not None
         for item in items:
             self._last_message = asyncio.get_running_loop().time()
             if item == PING:
-                self._write(PONG)
+                self.write(PONG)
                 continue
             try:
-                prepared = self.service.prepare(item, self.name, self.peer)
+                task = self.service.receive(item, self.flow)
             except Exception:
-                log.debug("dropped a message from %s:%s", *self.peer, exc_info=True)
+                log.exception("SIP: failed on a message from %s:%s", *self.peer)
                 continue
-            if prepared is None:
-                continue
-            if isinstance(prepared, Reply):
-                self._write(prepared.data)
-                continue
-            task = asyncio.get_running_loop().create_task(self._answer(prepared))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+            if task is not None and not task.done():
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
         if len(self._tasks) >= self.max_in_flight and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
@@ -105,26 +113,26 @@ class StreamProtocol(asyncio.Protocol):
             if not self.transport.is_closing():
                 self.transport.resume_reading()
 
-    async def _answer(self, incoming: Incoming) -> None:
-        try:
-            reply = await self.service.answer(incoming, self.name, self.peer)
-        except Exception:
-            log.debug("failed to answer %s:%s", *self.peer, exc_info=True)
-            return
-        if reply is not None:
-            self._write(reply.data)
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
 
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Send on this connection; False once it is closed."""
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
+            return False
         transport.write(data)
         if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            log.debug("closing %s connection from %s:%s: not reading its answers", self.name, *self.peer)
+            log.debug("closing %s connection from %s:%s: not reading what it is sent", self.name, *self.peer)
             transport.abort()
+            return False
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
+        if self.flow is not None:
+            self.service.flows.close(self.flow)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         self.transport = None

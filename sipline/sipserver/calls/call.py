@@ -1,0 +1,509 @@
+"""A call: the caller's leg (we are its UAS) bridged to the legs it dials (we are their UAC).
+
+What the caller hears follows the legs: ringing and early media are passed on, the first device
+to answer gets the call and the others stop ringing, and when none answers the caller gets the
+response that says why (busy, unavailable...). Once answered the two dialogs are bridged: BYE from
+either side ends both; re-INVITE, UPDATE, INFO and OPTIONS are passed across, their SDP under each
+endpoint's policy; a failed transaction (408, 481, a 2xx never acknowledged) ends both legs.
+
+A controller (the endpoint's call handler; a direct dial when it has none) drives the call:
+`ring`, `dial`, `reject`, `hang_up`, `wait_ended`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from sipline.sip.dialog import Dialog
+from sipline.sip.headers import quote
+from sipline.sip.message import SipRequest, SipResponse
+from sipline.sip.sdp import MediaPolicy, Refusal, SdpError, SessionDescription
+from sipline.sip.transaction import ClientInvite, Deliver, NoAck, ServerInvite, TimedOut
+
+from ..callers import Caller
+from ..flows import Flow
+from ..responses import respond, warning
+from ..transactions import ServerTransaction
+from . import media
+from .legs import Leg
+from .routing import Target
+
+if TYPE_CHECKING:
+    from .engine import CallEngine
+
+log = logging.getLogger("sipline.calls")
+
+DialStatus = Literal["answered", "busy", "no-answer", "failed", "canceled"]
+_UNREACHABLE = frozenset({408, 430, 480, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the callee sees calling: the From display name and user part."""
+
+    display: str | None
+    user: str
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    status: DialStatus
+    sip_status: int  # 200 when answered; else what the caller is answered when nothing else happens
+    reason: str
+    leg: Leg | None = None
+
+
+def failure_outcome(finals: list[int], *, rang_out: bool) -> DialOutcome:
+    """Why no device answered, from their final statuses in arrival order (RFC 3261 §16.7, and what
+    a person calling expects to hear): a 6xx decides; the ring timeout is 'no answer'; any busy
+    device makes the call busy; devices that could not be reached make it unavailable."""
+    for status in finals:
+        if status >= 600:
+            return DialOutcome("busy" if status in (600, 603) else "failed", status, "declined")
+    if rang_out:
+        return DialOutcome("no-answer", 480, "no answer")
+    if 486 in finals:
+        return DialOutcome("busy", 486, "busy")
+    others = [s for s in finals if s not in _UNREACHABLE]
+    if not others:
+        return DialOutcome("failed", 480, "unreachable")
+    best = min(others, key=lambda s: s // 100)  # the lowest class, the first of it received
+    return DialOutcome("failed", best, "refused")
+
+
+@dataclass
+class _Side:
+    """One end of the bridge: its dialog, the flow toward it, its media policy."""
+
+    name: str
+    dialog: Dialog
+    flow: Flow
+    policy: MediaPolicy
+    leg: Leg | None = None  # the callee's leg (None for the caller)
+
+
+@dataclass
+class _Pending:
+    """A re-INVITE passed across, until its 2xx is acknowledged end to end."""
+
+    origin: _Side
+    target: _Side
+    txn: ServerTransaction  # the origin's
+    forwarded: SipRequest | None = None
+    answered: bool = False
+    acks: list[SipRequest] = field(default_factory=list)
+
+
+class Call:
+    def __init__(
+        self, engine: CallEngine, sid: str, caller: Caller, invite: SipRequest, txn: ServerInvite, flow: Flow
+    ) -> None:
+        self.engine = engine
+        self.sid = sid
+        self.caller = caller
+        self.invite = invite
+        self.txn = txn
+        self.flow = flow
+        self.policy = media.policy(caller.endpoint)
+        self.offer: SessionDescription | None = None
+        self.dialog = Dialog.as_uas(invite, engine.new_tag(), engine.local.contact(flow.transport, sid))
+        self.state: Literal["setup", "answering", "up", "ended"] = "setup"
+        self.legs: list[Leg] = []
+        self.peer: Leg | None = None
+        self.sides: dict[str, _Side] = {}
+        self.pending: _Pending | None = None
+        self.started = time.time()
+        self.answered_time: float | None = None
+        self._dial: asyncio.Future[DialOutcome] | None = None
+        self._finals: list[int] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._ended = asyncio.Event()
+        self.end_reason = ""
+        flow.use()
+
+    # --- the controller's side ------------------------------------------------------------------
+
+    def ring(self) -> None:
+        """180 Ringing toward the caller (while a handler's document is fetched, say)."""
+        if self.txn.final is None:
+            self._to_caller(180)
+
+    async def dial(self, targets: list[tuple[Target, dict[str, object], str]], *, timeout: float, identity: Identity) -> DialOutcome:
+        """Ring every target at once; the first to answer is bridged to the caller (answered
+        here, with its SDP), the others are cancelled. `targets`: (target, callee endpoint, sid)."""
+        if self.state != "setup" or self.txn.final is not None:
+            return DialOutcome("canceled", 487, "the caller left")
+        loop = asyncio.get_running_loop()
+        self._dial = loop.create_future()
+        self._finals = []
+        for target, endpoint, sid in targets:
+            leg = self.engine.new_leg(self, target, endpoint, sid, identity)
+            if isinstance(leg, DialOutcome):
+                self._finals.append(leg.sip_status)
+                continue
+            self.legs.append(leg)
+            leg.start()
+        if not any(leg.final is None for leg in self.legs):
+            outcome = failure_outcome(self._finals, rang_out=False) if self._finals else DialOutcome("failed", 480, "unreachable")
+            self._dial = None
+            return outcome
+        ring = loop.call_later(timeout, self._rang_out)
+        self._timers.append(ring)
+        try:
+            return await self._dial
+        finally:
+            ring.cancel()
+            self._dial = None
+
+    def reject(self, status: int, reason: str | None = None, *, why: str | None = None) -> None:
+        """Answer the caller with a failure (never answered), and end the call."""
+        if self.txn.final is None:
+            headers = [warning(why)] if why else []
+            self._to_caller(status, reason, headers=headers)
+        self._end(reason or why or str(status))
+
+    def hang_up(self, why: str = "hung up") -> None:
+        """End the call from our side: BYE whoever is connected, CANCEL whoever rings."""
+        if self.state == "ended":
+            return
+        if self.txn.final is None:
+            self.reject(480, why=why)
+            return
+        for side in self.sides.values():
+            self._bye(side)
+        if self.state != "up" and not self.sides:
+            self.engine.client_request(self.dialog.new_request("BYE", self._via(self.flow)), self.flow)
+        self._end(why)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "ended"
+
+    # --- what the legs report --------------------------------------------------------------------
+
+    def leg_progress(self, leg: Leg, response: SipResponse) -> None:
+        if not leg.ringing:
+            leg.ringing = True
+            self.engine.records.update(leg.sid, status="ringing")
+        if self.txn.final is not None or self._dial is None:
+            return
+        body = None
+        if response.status == 183:
+            try:
+                conveyed = media.convey(media.sdp_of(response), leg.policy, self.policy)
+            except SdpError:
+                conveyed = None
+            body = conveyed if isinstance(conveyed, bytes) else None
+        if body is not None:
+            self._to_caller(183, headers=[("Content-Type", media.SDP)], body=body)
+        else:
+            self._to_caller(180)
+
+    def leg_answered(self, leg: Leg, response: SipResponse, dialog: Dialog) -> bool:
+        """The first answer wins: True when this leg gets the call (the caller is answered now)."""
+        if self._dial is None or self._dial.done() or self.peer is not None or self.txn.final is not None:
+            return False
+        try:
+            answer = media.convey(media.sdp_of(response), leg.policy, self.policy)
+        except SdpError:
+            answer = Refusal(488, "the device answered with SDP that cannot be read")
+        if isinstance(answer, Refusal):
+            log.info("SIP: call %s: answer from %r refused: %s", self.sid, leg.flow, answer.reason)
+            self._leg_record_final(leg, "failed", 488)
+            self._finals.append(488)
+            return False  # acknowledged and hung up by the leg
+        self.peer = leg
+        self.answered_time = time.time()
+        for other in self.legs:
+            if other is not leg:
+                other.cancel()
+                if other.final is None:
+                    self._leg_record_final(other, "canceled", 487)
+        caller_side = _Side("caller", self.dialog, self.flow, self.policy)
+        callee_side = _Side("callee", dialog, leg.flow, leg.policy, leg)
+        self.sides = {"caller": caller_side, "callee": callee_side}
+        self.engine.dialogs[dialog.id] = (self, "callee")
+        headers = [("Contact", self.dialog.local_contact), *_ALLOW]
+        if answer is not None:
+            headers.append(("Content-Type", media.SDP))
+        self.state = "answering"
+        self._to_caller(200, headers=headers, body=answer or b"")
+        self.engine.records.update(leg.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
+        self.engine.records.update(self.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
+        self._dial.set_result(DialOutcome("answered", 200, "answered", leg))
+        limit = self.engine.settings.call_max_duration
+        self._timers.append(asyncio.get_running_loop().call_later(limit, self.hang_up, "maximum call duration reached"))
+        return True
+
+    def leg_failed(self, leg: Leg, status: int, reason: str) -> None:
+        self._finals.append(status)
+        if not leg.cancelled:
+            word = "busy" if status in (486, 600, 603) else "failed"
+            self._leg_record_final(leg, word, status, None if status < 400 else reason)
+        if self._dial is None or self._dial.done():
+            return
+        if status >= 600:
+            for other in self.legs:
+                other.cancel()
+        if status >= 600 or all(other.final is not None for other in self.legs):
+            self._dial.set_result(failure_outcome(self._finals, rang_out=False))
+
+    def _rang_out(self) -> None:
+        if self._dial is None or self._dial.done():
+            return
+        for leg in self.legs:
+            if leg.final is None:
+                leg.cancel()
+                self._leg_record_final(leg, "no-answer", 487)
+        self._dial.set_result(failure_outcome(self._finals, rang_out=True))
+
+    # --- what the caller does --------------------------------------------------------------------
+
+    def caller_cancelled(self) -> None:
+        """CANCEL from the caller before we answered: 487 to its INVITE, every leg cancelled."""
+        if self.txn.final is not None:
+            return
+        for leg in self.legs:
+            leg.cancel()
+            if leg.final is None:
+                self._leg_record_final(leg, "canceled", 487)
+        self._to_caller(487)
+        if self._dial is not None and not self._dial.done():
+            self._dial.set_result(DialOutcome("canceled", 487, "the caller cancelled"))
+        self._end("the caller cancelled", status="canceled", sip_status=487)
+
+    def on_caller_transaction(self, event: Deliver | TimedOut | NoAck) -> None:
+        """The caller's INVITE transaction: a 2xx never acknowledged ends the call."""
+        if isinstance(event, NoAck) and self.state == "answering":
+            log.info("SIP: call %s: the caller never acknowledged the answer", self.sid)
+            self.hang_up("the caller never acknowledged the answer")
+
+    def ack(self, side_name: str, request: SipRequest) -> None:
+        """An ACK for a 2xx we sent: the answer to the caller, or a re-INVITE passed across."""
+        if side_name == "caller" and self.state == "answering":
+            self.engine.transactions.acknowledged(self.txn)
+            self.state = "up"
+            assert self.peer is not None
+            body, content_type = self._conveyed_body(request, self.policy, self.peer.policy)
+            self.peer.acknowledge(body, content_type)
+            return
+        pending = self.pending
+        if pending is None or pending.origin.name != side_name or not pending.answered:
+            return
+        if isinstance(pending.txn, ServerInvite):
+            self.engine.transactions.acknowledged(pending.txn)
+        assert pending.forwarded is not None
+        body, content_type = self._conveyed_body(request, pending.origin.policy, pending.target.policy)
+        cseq = int((pending.forwarded.headers.get("CSeq") or "0").split()[0])
+        ack = pending.target.dialog.ack(cseq, self._via(pending.target.flow), body=body, content_type=content_type)
+        pending.acks.append(ack)
+        self.engine.send(ack, pending.target.flow)
+        self.pending = None
+
+    def in_dialog(self, side_name: str, request: SipRequest, txn: ServerTransaction) -> SipResponse | None:
+        """A request within one of the call's dialogs; returns the answer, or None when it is
+        passed across and answered later through `txn`."""
+        side = self.sides.get(side_name)
+        dialog = side.dialog if side is not None else self.dialog
+        refusal = dialog.receive(request)
+        if refusal is not None:
+            return respond(request, refusal, to_tag=dialog.local_tag)
+        method = request.method
+        if side is None or self.state not in ("answering", "up"):
+            if method == "BYE" and side_name == "caller" and self.txn.final is None:
+                self.caller_cancelled()  # a BYE in the early dialog ends it (§15)
+                return respond(request, 200, to_tag=dialog.local_tag)
+            return respond(request, 481 if method == "BYE" else 491, to_tag=dialog.local_tag)
+        other = self.sides["callee" if side_name == "caller" else "caller"]
+        if method == "BYE":
+            self._bye(other)
+            self._end(f"{'the caller' if side_name == 'caller' else 'the callee'} hung up")
+            return respond(request, 200, to_tag=dialog.local_tag)
+        if method in ("INVITE", "UPDATE") and self.pending is not None:
+            return respond(request, 491, to_tag=dialog.local_tag)  # glare: one offer at a time (RFC 3261 §14.1)
+        if method not in ("INVITE", "UPDATE", "INFO", "OPTIONS", "MESSAGE", "NOTIFY"):
+            return respond(request, 501, to_tag=dialog.local_tag, headers=[warning(f"{method} is not passed across")])
+        return self._pass_across(request, txn, side, other)
+
+    # --- passing requests across the bridge ------------------------------------------------------
+
+    def _pass_across(self, request: SipRequest, txn: ServerTransaction, origin: _Side, target: _Side) -> SipResponse | None:
+        headers: list[tuple[str, str]] = []
+        body = request.body
+        content_type = request.headers.get("Content-Type")
+        if request.method in ("INVITE", "UPDATE"):
+            try:
+                conveyed = media.convey(media.sdp_of(request), origin.policy, target.policy)
+            except SdpError as exc:
+                status = 415 if isinstance(exc, media.UnsupportedBody) else 400
+                return respond(request, status, to_tag=origin.dialog.local_tag, headers=[warning(str(exc))])
+            if isinstance(conveyed, Refusal):
+                return respond(request, conveyed.status, to_tag=origin.dialog.local_tag, headers=[warning(conveyed.reason)])
+            body = conveyed or b""
+            content_type = media.SDP if conveyed else None
+        for name in ("Event", "Subscription-State", "Info-Package", "Recv-Info"):
+            value = request.headers.get(name)
+            if value:
+                headers.append((name, value))
+        forwarded = target.dialog.new_request(
+            request.method, self._via(target.flow), headers=headers, body=body, content_type=content_type
+        )
+        pending = None
+        if request.method == "INVITE":
+            pending = self.pending = _Pending(origin, target, txn, forwarded)
+
+        def on_event(event: Deliver | TimedOut | NoAck) -> None:
+            self._across_event(event, request, txn, origin, target, pending)
+
+        self.engine.client_request(forwarded, target.flow, on_event)
+        return None
+
+    def _across_event(
+        self,
+        event: Deliver | TimedOut | NoAck,
+        request: SipRequest,
+        txn: ServerTransaction,
+        origin: _Side,
+        target: _Side,
+        pending: _Pending | None,
+    ) -> None:
+        if not isinstance(event, Deliver):
+            if txn.final is None:
+                self.engine.transactions.respond(txn, respond(request, 408, to_tag=origin.dialog.local_tag))
+            self.hang_up(f"the {target.name} did not answer a {request.method}")
+            return
+        response = event.response
+        if response.status < 200:
+            return
+        if pending is not None and pending.answered and response.status < 300:
+            for ack in pending.acks:  # a repeated 2xx to a re-INVITE: our ACK was lost
+                self.engine.send(ack, target.flow)
+            return
+        if txn.final is not None:
+            return
+        headers: list[tuple[str, str]] = []
+        body = b""
+        if 200 <= response.status < 300:
+            if response.headers.get("Contact"):
+                target.dialog.refresh(response)
+            if request.method in ("INVITE", "UPDATE"):
+                headers.append(("Contact", origin.dialog.local_contact))
+            try:
+                conveyed = media.convey(media.sdp_of(response), target.policy, origin.policy)
+            except SdpError:
+                conveyed = Refusal(488, "the answer's SDP cannot be read")
+            if isinstance(conveyed, Refusal):
+                conveyed = None  # an answer we cannot pass: the origin keeps its media as they were
+            if conveyed:
+                headers.append(("Content-Type", media.SDP))
+                body = conveyed
+            elif request.method not in ("INVITE", "UPDATE") and response.body:
+                body = response.body
+                content_type = response.headers.get("Content-Type")
+                if content_type:
+                    headers.append(("Content-Type", content_type))
+            if pending is not None:
+                pending.answered = True
+        elif pending is not None:
+            self.pending = None
+        answer = respond(request, response.status, response.reason, to_tag=origin.dialog.local_tag, headers=headers, body=body)
+        self.engine.transactions.respond(txn, answer)
+        if response.status in (408, 481):
+            self.hang_up(f"the {target.name}'s dialog is gone ({response.status})")
+
+    def _conveyed_body(self, request: SipRequest, sender: MediaPolicy, receiver: MediaPolicy) -> tuple[bytes, str | None]:
+        try:
+            conveyed = media.convey(media.sdp_of(request), sender, receiver)
+        except SdpError:
+            return b"", None
+        if isinstance(conveyed, bytes):
+            return conveyed, media.SDP
+        return b"", None
+
+    # --- the end ---------------------------------------------------------------------------------
+
+    def _bye(self, side: _Side) -> None:
+        if side.leg is not None:
+            side.leg.hang_up()
+        else:
+            self.engine.client_request(side.dialog.new_request("BYE", self._via(side.flow)), side.flow)
+
+    def _end(self, why: str, *, status: str | None = None, sip_status: int | None = None) -> None:
+        if self.state == "ended":
+            return
+        answered = self.answered_time is not None
+        self.state = "ended"
+        self.end_reason = why
+        for timer in self._timers:
+            timer.cancel()
+        for leg in self.legs:
+            if leg is not self.peer and leg.final is None:
+                leg.cancel()
+        now = time.time()
+        if self.peer is not None:
+            self.engine.records.update(self.peer.sid, status="completed", end_time=now)
+        if answered:
+            self.engine.records.update(self.sid, status="completed", end_time=now)
+        else:
+            final = self.txn.final.status if self.txn.final is not None else 480
+            word = status or _status_word(final)
+            self.engine.records.update(
+                self.sid, status=word, end_time=now, sip_result_code=sip_status or final,
+                error_message=None if word in ("busy", "no-answer", "canceled") else why,
+            )
+        self.flow.release()
+        for leg in self.legs:
+            leg.flow.release()
+        self.engine.forget(self)
+        self._ended.set()
+
+    def _leg_record_final(self, leg: Leg, status: str, sip_status: int, why: str | None = None) -> None:
+        self.engine.records.update(leg.sid, status=status, end_time=time.time(), sip_result_code=sip_status, error_message=why)
+
+    # --- messages to the caller ------------------------------------------------------------------
+
+    def _to_caller(
+        self, status: int, reason: str | None = None, *, headers: list[tuple[str, str]] | None = None, body: bytes = b""
+    ) -> None:
+        extra = list(headers or [])
+        if 100 < status < 300 and not any(name == "Contact" for name, _ in extra):
+            extra.insert(0, ("Contact", self.dialog.local_contact))
+        response = respond(self.invite, status, reason, headers=extra, to_tag=self.dialog.local_tag, body=body)
+        self.engine.transactions.respond(self.txn, response)
+
+    def _via(self, flow: Flow) -> str:
+        return self.engine.local.via(flow.transport)
+
+
+_ALLOW = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO")]
+
+
+def _status_word(final: int) -> str:
+    if final in (486, 600, 603):
+        return "busy"
+    if final == 487:
+        return "canceled"
+    return "failed"
+
+
+def caller_identity(caller: Caller) -> Identity:
+    """The From the callee sees: the caller's caller_id as display name, its send_as (or the
+    profile's) as user part when set (and not 'random', which needs numbers sipline has none
+    of), else its user name."""
+    endpoint = caller.endpoint
+    send_as = endpoint.get("send_as") or endpoint.get("default_send_as")
+    user = send_as if send_as and send_as != "random" else caller.username
+    return Identity(endpoint.get("caller_id"), str(user))
+
+
+def from_header(identity: Identity, domain: str, tag: str) -> str:
+    display = f"{quote(identity.display)} " if identity.display else ""
+    return f"{display}<sip:{identity.user}@{domain}>;tag={tag}"
+

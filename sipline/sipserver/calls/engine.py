@@ -1,0 +1,284 @@
+"""The call engine: INVITEs from devices become calls; requests within dialogs find their call.
+
+An INVITE is checked (hops, loops), its sender authenticated as an endpoint of the From domain
+(407), its SDP read, and a Call recorded; then the endpoint's call handler runs it (with none,
+the Request-URI user names an endpoint of the caller's project and every device of it rings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sipline.domain import calls as call_rules
+from sipline.sip.dialog import DialogId, request_dialog_id
+from sipline.sip.errors import SipParseError
+from sipline.sip.headers import Headers, generate_tag, parse_name_addr, parse_uri
+from sipline.sip.message import SipRequest, SipResponse, serialize
+from sipline.sip.sdp import Refusal, SdpError, filter_sdp
+from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut, server_key
+from sipline.store import bindings as binding_store
+
+from ..callers import Caller
+from ..flows import Flow, UdpFlow
+from ..responses import respond, warning
+from ..transactions import ServerTransaction
+from . import media
+from .call import Call, DialOutcome, Identity, caller_identity, from_header
+from .legs import Leg
+from .records import CallRecords, new_record
+from .routing import Target, find_callee, targets
+
+if TYPE_CHECKING:
+    from ..service import SipService
+
+log = logging.getLogger("sipline.calls")
+
+
+class CallEngine:
+    def __init__(self, service: SipService) -> None:
+        self.service = service
+        self.settings = service.runtime.settings
+        self.db = service.runtime.db
+        self.local = service.local
+        self.transactions = service.transactions
+        self.flows = service.flows
+        self.callers = service.callers
+        self.domains = service.domains
+        self.records = CallRecords(self.db)
+        self.udp: asyncio.DatagramTransport | None = None  # set by the server once UDP listens
+        self.calls: set[Call] = set()
+        self.dialogs: dict[DialogId, tuple[Call, str]] = {}
+        self._invites: dict[ServerKey, Call] = {}
+
+    # --- entry points --------------------------------------------------------------------------
+
+    async def invite(self, request: SipRequest, txn: ServerInvite, flow: Flow) -> SipResponse | None:
+        """A new INVITE (out of any dialog). None: the call answers through `txn` itself."""
+        refusal = self._check_hops(request)
+        if refusal is not None:
+            return refusal
+        caller = await self.callers.identify(request, flow)
+        if isinstance(caller, SipResponse):
+            return caller
+        try:
+            offer = media.sdp_of(request)
+        except SdpError as exc:
+            status = 415 if isinstance(exc, media.UnsupportedBody) else 400
+            return respond(request, status, headers=[warning(f"the offer is not usable SDP: {exc}")])
+        if offer is not None:
+            own = media.policy(caller.endpoint)
+            checked = filter_sdp(offer, own, own)  # the caller's own rules (SRTP when required)
+            if isinstance(checked, Refusal):
+                return respond(request, checked.status, headers=[warning(checked.reason)])
+        if not request.headers.get("Contact"):
+            return respond(request, 400, "Bad Request (INVITE without Contact)")
+        call = Call(self, call_rules.new_sid(), caller, request, txn, flow)
+        call.offer = offer
+        self._register(call, request)
+        self.records.create(self._inbound_record(call, request))
+        handler = caller.endpoint.get("call_handler")
+        try:
+            if handler:
+                call.reject(501, f"Not Implemented (call handler {handler})", why=f"call_handler {handler} is not supported yet")
+                return None
+            await self._direct(call, request)
+        finally:
+            if not call.ended and call.txn.final is None:
+                call.reject(500, why="the call's handler stopped without an outcome")
+        return None
+
+    def cancel(self, request: SipRequest, txn: ServerTransaction) -> SipResponse:
+        """CANCEL (RFC 3261 §9.2): matched to its INVITE by branch; 200 for the CANCEL itself."""
+        key = server_key(request)
+        call = self._invites.get((key[0], key[1], "INVITE")) if key is not None else None
+        if call is None:
+            return respond(request, 481)
+        response = respond(request, 200, to_tag=call.dialog.local_tag)
+        self.transactions.respond(txn, response)
+        call.caller_cancelled()
+        return response
+
+    async def in_dialog(self, request: SipRequest, txn: ServerTransaction, flow: Flow) -> SipResponse | None:
+        found = self._find(request)
+        if found is None:
+            return respond(request, 481)
+        call, side = found
+        return call.in_dialog(side, request, txn)
+
+    def ack(self, request: SipRequest, flow: Flow) -> None:
+        """An ACK for a 2xx (its own transaction; ACKs of non-2xx never get here)."""
+        found = self._find(request)
+        if found is not None:
+            call, side = found
+            call.ack(side, request)
+
+    def _find(self, request: SipRequest) -> tuple[Call, str] | None:
+        dialog_id = request_dialog_id(request)
+        return self.dialogs.get(dialog_id) if dialog_id is not None else None
+
+    # --- the direct dial (no call handler) ------------------------------------------------------
+
+    async def _direct(self, call: Call, request: SipRequest) -> None:
+        """The Request-URI user (or the To user) names an endpoint of the caller's project."""
+        user = _dialled_user(request, call.caller.realm, self.domains.is_own)
+        if user is None:
+            call.reject(404, "Not Found (dial a user of your own project's domain)")
+            return
+        callee = await self.db.read(find_callee, call.caller.project["id"], user, time.time())
+        if callee is None:
+            call.reject(404)
+            return
+        found = targets(callee, self._reach)
+        if not found:
+            call.reject(480, why=f"{user} has no reachable device")
+            return
+        legs = [(target, callee.endpoint, call_rules.new_sid()) for target in found]
+        outcome = await call.dial(legs, timeout=self.settings.call_ring_timeout, identity=caller_identity(call.caller))
+        if outcome.status == "answered":
+            await call.wait_ended()
+        elif not call.ended:
+            call.reject(outcome.sip_status, why=f"{user}: {outcome.reason}")
+
+    def _reach(self, stored: binding_store.StoredBinding) -> Target | None:
+        origin = stored.origin
+        if origin.node_id not in (None, self.local.node_id):
+            return None  # held by another node (relayed toward by sipline.sipserver.relay, when running)
+        if origin.transport == "udp":
+            if self.udp is None:
+                return None
+            return Target(stored.binding.contact, UdpFlow(self.udp, (origin.source_host, origin.source_port)))
+        flow = self.flows.get(origin.flow_id) if origin.flow_id else None
+        if flow is None:
+            return None  # the connection the device registered on is gone: it cannot be reached
+        return Target(stored.binding.contact, flow)
+
+    # --- legs ----------------------------------------------------------------------------------
+
+    def new_leg(
+        self, call: Call, target: Target, endpoint: dict[str, Any], sid: str, identity: Identity
+    ) -> Leg | DialOutcome:
+        """A leg toward `target`, its offer filtered for the callee; a DialOutcome when the callee
+        cannot take the caller's offer (488)."""
+        policy = media.policy(endpoint)
+        body = b""
+        if call.offer is not None:
+            conveyed = media.convey(call.offer, call.policy, policy)
+            if isinstance(conveyed, Refusal):
+                log.info("SIP: call %s: %s cannot take the offer: %s", call.sid, endpoint["username"], conveyed.reason)
+                return DialOutcome("failed", conveyed.status, conveyed.reason)
+            body = conveyed or b""
+        flow = target.flow
+        contact = self.local.contact(flow.transport, sid)
+        headers = Headers()
+        headers.add("Via", self.local.via(flow.transport))
+        if target.route:
+            headers.add("Route", target.route)
+        max_forwards = int(call.invite.headers.get("Max-Forwards") or "70")
+        headers.add("Max-Forwards", str(min(max_forwards - 1, 70)))
+        headers.add("From", from_header(identity, call.caller.realm, generate_tag()))
+        headers.add("To", f"<sip:{endpoint['username']}@{call.caller.realm}>")
+        headers.add("Call-ID", f"{uuid.uuid4().hex}@sipline")
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", contact)
+        headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO")
+        headers.add("User-Agent", "sipline")
+        if body:
+            headers.add("Content-Type", media.SDP)
+        invite = SipRequest("INVITE", target.contact, headers, body)
+        leg = Leg(call, target, sid, invite, contact, endpoint, policy)
+        self.records.create(
+            {
+                **new_record(sid, call.caller.project["id"], "outbound"),
+                "parent_call_sid": call.sid,
+                "from_address": f"sip:{identity.user}@{call.caller.realm}",
+                "to_address": f"sip:{endpoint['username']}@{call.caller.realm}",
+                "caller_name": identity.display,
+                "status": "queued",
+                "sip_call_id": leg.call_id,
+                "endpoint_id": endpoint["id"],
+            }
+        )
+        return leg
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def send(self, message: SipRequest | SipResponse, flow: Flow) -> None:
+        """Send outside any transaction (an ACK for a 2xx)."""
+        flow.send(serialize(message))
+
+    def client_request(
+        self, request: SipRequest, flow: Flow, owner: Any | None = None
+    ) -> None:
+        """Send a request in a client transaction of its own; its outcome goes to `owner`, if any."""
+
+        def ignore(event: Deliver | TimedOut | NoAck) -> None:
+            pass
+
+        self.transactions.client(request, flow, owner or ignore)
+
+    def new_tag(self) -> str:
+        return generate_tag()
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def _check_hops(self, request: SipRequest) -> SipResponse | None:
+        if request.headers.get("Max-Forwards") == "0":
+            return respond(request, 483)
+        prefix = self.local.branch_prefix
+        if any(f"branch={prefix}" in via for via in request.headers.get_all("Via")[1:]):
+            return respond(request, 482)  # it went out from here and came back
+        return None
+
+    def _register(self, call: Call, request: SipRequest) -> None:
+        self.calls.add(call)
+        self.dialogs[call.dialog.id] = (call, "caller")
+        key = server_key(request)
+        if key is not None:
+            self._invites[key] = call
+
+    def forget(self, call: Call) -> None:
+        self.calls.discard(call)
+        for dialog_id in [d for d, (c, _) in self.dialogs.items() if c is call]:
+            del self.dialogs[dialog_id]
+        for key in [k for k, c in self._invites.items() if c is call]:
+            del self._invites[key]
+
+    def _inbound_record(self, call: Call, request: SipRequest) -> dict[str, Any]:
+        identity = caller_identity(call.caller)
+        return {
+            **new_record(call.sid, call.caller.project["id"], "inbound"),
+            "from_address": f"sip:{call.caller.username}@{call.caller.realm}",
+            "to_address": request.uri,
+            "caller_name": identity.display,
+            "status": "ringing",
+            "sip_call_id": request.headers.get("Call-ID"),
+            "endpoint_id": call.caller.endpoint["id"],
+        }
+
+    async def close(self) -> None:
+        for call in list(self.calls):
+            call.hang_up("sipline is stopping")
+        await self.records.close()
+
+
+def _dialled_user(request: SipRequest, realm: str, is_own: Any) -> str | None:
+    """The user a device dialled: the Request-URI's user when its host is the caller's domain (or
+    this server), else None; a Request-URI without a user falls back to the To user."""
+    try:
+        uri = parse_uri(request.uri)
+    except SipParseError:
+        return None
+    if uri.host != realm and not is_own(uri.host):
+        return None
+    if uri.user:
+        return uri.user
+    try:
+        to = parse_uri(parse_name_addr(request.headers.get("To") or "").uri)
+    except SipParseError:
+        return None
+    return to.user if to.host == realm or is_own(to.host) else None
+

@@ -1,0 +1,162 @@
+"""An outbound leg: the call sipline places toward one device, its own dialog (own Call-ID, tags, CSeq).
+
+The leg reports to its call (`Call.leg_*`) and does what the call decides: cancel, acknowledge the
+answer, hang up. RFC 3261 §9.1: a CANCEL waits for a provisional response; a 2xx that arrives for
+a leg that lost (another device answered first, the caller gave up) is acknowledged and hung up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sipline.sip.dialog import Dialog
+from sipline.sip.errors import SipParseError
+from sipline.sip.headers import parse_name_addr
+from sipline.sip.message import SipRequest, SipResponse
+from sipline.sip.sdp import MediaPolicy
+from sipline.sip.transaction import ClientInvite, Deliver, NoAck, TimedOut, cancel_request
+
+from ..flows import Flow
+from .routing import Target
+
+if TYPE_CHECKING:
+    from .call import Call
+
+log = logging.getLogger("sipline.calls")
+
+
+class Leg:
+    def __init__(
+        self,
+        call: Call,
+        target: Target,
+        sid: str,
+        invite: SipRequest,
+        contact: str,
+        endpoint: dict[str, Any],
+        policy: MediaPolicy,
+    ) -> None:
+        self.call = call
+        self.target = target
+        self.sid = sid
+        self.invite = invite
+        self.contact = contact
+        self.endpoint = endpoint
+        self.policy = policy
+        self.txn: ClientInvite | None = None
+        self.dialog: Dialog | None = None  # the answered one
+        self.acks: dict[str, SipRequest] = {}  # remote tag -> the ACK sent, sent again on a repeated 2xx
+        self.provisional = False  # a provisional response came: a CANCEL may be sent (§9.1)
+        self.cancel_wanted = False
+        self.cancelled = False
+        self.final: int | None = None  # the INVITE's final status
+        self.ringing = False
+        self.answered_time: float | None = None
+
+    @property
+    def flow(self) -> Flow:
+        return self.target.flow
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.headers.get("Call-ID") or ""
+
+    def start(self) -> None:
+        self.flow.use()
+        txn = self.call.engine.transactions.client(self.invite, self.flow, self._on_invite)
+        assert isinstance(txn, ClientInvite)
+        self.txn = txn
+
+    # --- what the INVITE transaction reports ----------------------------------------------------
+
+    def _on_invite(self, event: Deliver | TimedOut | NoAck) -> None:
+        if not isinstance(event, Deliver):
+            if self.final is None:
+                self.final = 408
+                self.call.leg_failed(self, 408, "no answer from the device")
+            return
+        response = event.response
+        status = response.status
+        if status < 200:
+            self.provisional = True
+            if self.cancel_wanted and not self.cancelled:
+                self._send_cancel()
+            elif status > 100 and self.final is None:
+                self.call.leg_progress(self, response)
+        elif status < 300:
+            self._on_answer(response)
+        elif self.final is None:
+            self.final = status
+            self.call.leg_failed(self, status, response.reason)
+
+    def _on_answer(self, response: SipResponse) -> None:
+        tag = _to_tag(response)
+        if tag in self.acks:  # a retransmitted 2xx: our ACK was lost
+            self.call.engine.send(self.acks[tag], self.flow)
+            return
+        if self.dialog is not None and self.dialog.remote_tag == tag:
+            return  # repeated while the caller's ACK is awaited: the ACK goes when it comes
+        try:
+            dialog = Dialog.as_uac(self.invite, response, self.contact)
+        except SipParseError as exc:
+            log.info("SIP: call %s: unusable 2xx from %r: %s", self.call.sid, self.flow, exc.reason)
+            if self.final is None:
+                self.final = 502
+                self.call.leg_failed(self, 502, "unusable answer from the device")
+            return
+        if self.final is None and self.call.leg_answered(self, response, dialog):
+            self.final = response.status
+            self.dialog = dialog
+            self.answered_time = time.time()
+            return
+        # Lost: another device answered first, the caller gave up, or a second fork answered.
+        self._acknowledge(dialog)
+        self.call.engine.client_request(dialog.new_request("BYE", self._via()), self.flow)
+
+    # --- what the call decides ------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop ringing (§9.1): CANCEL now if the device answered provisionally, else once it does."""
+        if self.final is not None or self.cancel_wanted:
+            return
+        self.cancel_wanted = True
+        if self.provisional:
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        assert self.txn is not None
+        self.cancelled = True
+        self.call.engine.client_request(cancel_request(self.invite), self.flow)
+        self.call.engine.transactions.cancelled(self.txn)
+
+    def acknowledge(self, body: bytes = b"", content_type: str | None = None) -> None:
+        """ACK the answer (when the caller has acknowledged ours, with its body if it carried SDP)."""
+        if self.dialog is not None:
+            self._acknowledge(self.dialog, body, content_type)
+
+    def _acknowledge(self, dialog: Dialog, body: bytes = b"", content_type: str | None = None) -> None:
+        cseq = int((self.invite.headers.get("CSeq") or "1").split()[0])
+        ack = dialog.ack(cseq, self._via(), body=body, content_type=content_type)
+        self.acks[dialog.remote_tag] = ack
+        self.call.engine.send(ack, self.flow)
+
+    def hang_up(self) -> None:
+        """End the leg whatever its state: BYE once answered, else CANCEL."""
+        if self.dialog is not None:
+            if self.dialog.remote_tag not in self.acks:
+                self.acknowledge()  # a 2xx must be acknowledged before the BYE (§15)
+            self.call.engine.client_request(self.dialog.new_request("BYE", self._via()), self.flow)
+        else:
+            self.cancel()
+
+    def _via(self) -> str:
+        return self.call.engine.local.via(self.flow.transport)
+
+
+def _to_tag(response: SipResponse) -> str:
+    try:
+        return parse_name_addr(response.headers.get("To") or "").params.get("tag") or ""
+    except SipParseError:
+        return ""

@@ -1,0 +1,116 @@
+"""Call records, written behind the calls: every leg is a Call (the Calls resource shows them).
+
+Signalling never waits for the store: creations and updates queue in order and are written in
+batches, one transaction for whatever accumulated while the previous one ran (group commit). A
+store that is briefly away delays them; nothing is dropped unless the queue overflows its bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from sipline.store import calls as store
+from sipline.store.db import Database
+
+log = logging.getLogger("sipline.calls.records")
+
+_MAX_QUEUED = 100_000
+_Op = tuple[str, str, dict[str, Any]]  # ("create", sid, row) or ("update", sid, changes)
+
+
+def new_record(sid: str, project_id: str, direction: str) -> dict[str, Any]:
+    """A Call record with every column, as a leg starts (the caller fills in who and what)."""
+    now = time.time()
+    return {
+        "sid": sid,
+        "project_id": project_id,
+        "parent_call_sid": None,
+        "direction": direction,
+        "from_address": "",
+        "to_address": "",
+        "caller_name": None,
+        "status": "queued",
+        "start_time": now,
+        "answered_time": None,
+        "end_time": None,
+        "sip_call_id": None,
+        "sip_result_code": None,
+        "error_code": None,
+        "error_message": None,
+        "endpoint_id": None,
+        "date_created": now,
+        "date_updated": now,
+    }
+
+
+def _apply(conn: Connection, batch: list[_Op]) -> None:
+    for kind, sid, values in batch:
+        if kind == "create":
+            store.create(conn, values)
+        else:
+            store.update(conn, sid, values)
+
+
+class CallRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[_Op] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def create(self, row: dict[str, Any]) -> None:
+        self._put(("create", row["sid"], row))
+
+    def update(self, sid: str, **changes: Any) -> None:
+        changes.setdefault("date_updated", time.time())
+        self._put(("update", sid, changes))
+
+    def _put(self, op: _Op) -> None:
+        if len(self._queue) >= _MAX_QUEUED:
+            log.error("call records: %d waiting for the store, dropping one for %s", len(self._queue), op[1])
+            return
+        self._queue.append(op)
+        self._idle.clear()
+        self._wakeup.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._write_behind())
+
+    async def _write_behind(self) -> None:
+        delay = 0.5
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await self.db.write(_apply, batch)
+                    delay = 0.5
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("call records: store unavailable (%s), retrying in %.1f s", exc, delay)
+                    self._queue[:0] = batch
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            self._idle.set()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Write what is queued (for up to 10 s), then stop."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self.flush(), 10)
+        except TimeoutError:
+            log.error("call records: %d not written at shutdown (the store is unavailable)", len(self._queue))
+        self._task.cancel()
+        self._task = None

@@ -1,0 +1,246 @@
+"""The transaction layer at work: the sans-IO machines of `sipline.sip.transaction`, their timers on
+the event loop, their messages over their flows, their events to their owners.
+
+Time for the machines is the loop's monotonic clock. A completed server non-INVITE transaction
+over UDP has one duty left (RFC 3261 §17.2.2): answer a retransmission with its final response
+until Timer J. That is kept compactly, as the response bytes in an expiring map, rather than as
+a live machine with a loop timer: a registrar answers thousands of REGISTERs a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sipline.sip.errors import SipParseError
+from sipline.sip.expiring import ExpiringCache
+from sipline.sip.headers import Via, parse_via
+from sipline.sip.message import SipRequest, SipResponse, serialize
+from sipline.sip.transaction import (
+    TIMEOUT,
+    ClientInvite,
+    ClientKey,
+    ClientNonInvite,
+    Deliver,
+    NoAck,
+    Output,
+    ServerInvite,
+    ServerKey,
+    ServerNonInvite,
+    Terminated,
+    TimedOut,
+    Transmit,
+    client_key,
+    server_key,
+)
+
+from .flows import Flow
+
+log = logging.getLogger("sipline.sip.transactions")
+
+ClientTransaction = ClientInvite | ClientNonInvite
+ServerTransaction = ServerInvite | ServerNonInvite
+# What a transaction tells its owner: Deliver(response), TimedOut() or NoAck().
+Owner = Callable[[Deliver | TimedOut | NoAck], None]
+
+
+class _Entry:
+    __slots__ = ("flow", "handle", "key", "owner", "txn")
+
+    def __init__(
+        self,
+        txn: ClientTransaction | ServerTransaction,
+        key: ServerKey | ClientKey,
+        flow: Flow,
+        owner: Owner | None,
+    ) -> None:
+        self.txn = txn
+        self.key = key
+        self.flow = flow
+        self.owner = owner
+        self.handle: asyncio.TimerHandle | None = None
+
+
+class Transactions:
+    def __init__(self, *, max_completed: int = 50_000) -> None:
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._servers: dict[ServerKey, _Entry] = {}
+        self._clients: dict[ClientKey, _Entry] = {}
+        self._entries: dict[int, _Entry] = {}  # by id() of the transaction: its owner's handle
+        self._completed: ExpiringCache[ServerKey, tuple[bytes, Flow]] = ExpiringCache(max_completed)
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self._event_loop is None:
+            self._event_loop = asyncio.get_running_loop()
+        return self._event_loop
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    # --- server side -------------------------------------------------------------------------
+
+    def absorb(self, request: SipRequest, flow: Flow) -> bool:
+        """A retransmission of a request we are answering or answered, or the ACK of a non-2xx
+        final response: handled here (True), and none of the TU's business."""
+        key = server_key(request)
+        if key is None:
+            return False
+        entry = self._servers.get(key)
+        now = self.now()
+        if entry is not None:
+            if request.method == "ACK" and not isinstance(entry.txn, ServerInvite):
+                return False
+            if request.method == "ACK" and entry.txn.state not in ("completed", "confirmed"):
+                return False  # an ACK for a 2xx carries a branch of its own: it never gets here
+            self._run(entry, entry.txn.receive(request, now))
+            return True
+        if request.method == "ACK":
+            return False
+        done = self._completed.get(key, now)
+        if done is not None:
+            data, reply_flow = done
+            reply_flow.send(data)
+            return True
+        return False
+
+    def server(self, request: SipRequest, flow: Flow, owner: Owner | None = None) -> ServerTransaction:
+        """A new server transaction for a request `absorb` did not claim (never an ACK)."""
+        txn: ServerTransaction
+        if request.method == "INVITE":
+            txn = ServerInvite(request, reliable=flow.reliable)
+        else:
+            txn = ServerNonInvite(request, reliable=flow.reliable)
+        # A request without an RFC 3261 branch matches nothing (RFC 2543 peers): a key of its own.
+        key = server_key(request) or ("", f"unmatched-{id(txn)}", request.method)
+        entry = _Entry(txn, key, flow, owner)
+        self._servers[key] = entry
+        self._entries[id(txn)] = entry
+        return txn
+
+    def find_server(self, key: ServerKey) -> ServerTransaction | None:
+        entry = self._servers.get(key)
+        txn = entry.txn if entry is not None else None
+        return txn if isinstance(txn, ServerInvite | ServerNonInvite) else None
+
+    def respond(self, txn: ServerTransaction, response: SipResponse) -> None:
+        entry = self._entries.get(id(txn))
+        if entry is not None:
+            self._run(entry, txn.respond(response, self.now()))
+
+    def acknowledged(self, txn: ServerInvite) -> None:
+        entry = self._entries.get(id(txn))
+        if entry is not None:
+            self._run(entry, txn.acknowledged(self.now()))
+
+    # --- client side -------------------------------------------------------------------------
+
+    def client(self, request: SipRequest, flow: Flow, owner: Owner) -> ClientTransaction:
+        """Start a client transaction for `request` over `flow`; its events go to `owner`."""
+        txn: ClientTransaction
+        if request.method == "INVITE":
+            txn = ClientInvite(request, reliable=flow.reliable)
+        else:
+            txn = ClientNonInvite(request, reliable=flow.reliable)
+        entry = _Entry(txn, txn.key, flow, owner)
+        self._clients[txn.key] = entry
+        self._entries[id(txn)] = entry
+        self._run(entry, txn.start(self.now()))
+        return txn
+
+    def cancelled(self, txn: ClientInvite) -> None:
+        entry = self._entries.get(id(txn))
+        if entry is not None:
+            self._run(entry, txn.cancelled(self.now()))
+
+    def response(self, response: SipResponse) -> bool:
+        """Hand a response to its client transaction; False when none is waiting for it."""
+        key = client_key(response)
+        entry = self._clients.get(key) if key is not None else None
+        if entry is None:
+            return False
+        txn = entry.txn
+        assert isinstance(txn, ClientInvite | ClientNonInvite)
+        self._run(entry, txn.receive(response, self.now()))
+        return True
+
+    # --- running the machines ----------------------------------------------------------------
+
+    def _run(self, entry: _Entry, outputs: list[Output]) -> None:
+        txn = entry.txn
+        for output in outputs:
+            if isinstance(output, Transmit):
+                message = output.message
+                flow = entry.flow
+                if isinstance(message, SipResponse):
+                    flow = flow.for_response(_top_via(txn))
+                if not flow.send(serialize(message)) and isinstance(txn, ClientInvite | ClientNonInvite):
+                    # The flow is gone: the machine reports it (TimedOut) on the next round.
+                    self._loop.call_soon(self._transport_error, entry)
+            elif isinstance(output, Terminated):
+                self._forget(entry)
+            elif entry.owner is not None:
+                try:
+                    entry.owner(output)
+                except Exception:
+                    log.exception("SIP: a transaction owner failed on %s", type(output).__name__)
+        self._arm(entry)
+
+    def _transport_error(self, entry: _Entry) -> None:
+        txn = entry.txn
+        if isinstance(txn, ClientInvite | ClientNonInvite) and txn.state != "terminated":
+            self._run(entry, txn.transport_error(self.now()))
+
+    def _arm(self, entry: _Entry) -> None:
+        if entry.handle is not None:
+            entry.handle.cancel()
+            entry.handle = None
+        deadline = entry.txn.deadline
+        if deadline is None or entry.txn.state == "terminated":
+            return
+        txn = entry.txn
+        if isinstance(txn, ServerNonInvite) and txn.state == "completed" and txn.final is not None:
+            # Timer J's only duty is kept compactly (see the module docstring).
+            flow = entry.flow.for_response(_top_via(txn))
+            self._completed.put(entry.key, (serialize(txn.final), flow), self.now() + TIMEOUT)  # type: ignore[arg-type]
+            self._forget(entry)
+            return
+        entry.handle = self._loop.call_at(deadline, self._tick, entry)
+
+    def _tick(self, entry: _Entry) -> None:
+        entry.handle = None
+        self._run(entry, entry.txn.tick(self.now()))
+
+    def _forget(self, entry: _Entry) -> None:
+        if entry.handle is not None:
+            entry.handle.cancel()
+            entry.handle = None
+        self._entries.pop(id(entry.txn), None)
+        table: dict[object, _Entry] = (
+            self._clients if isinstance(entry.txn, ClientInvite | ClientNonInvite) else self._servers
+        )  # type: ignore[assignment]
+        if table.get(entry.key) is entry:
+            del table[entry.key]
+
+    def close(self) -> None:
+        """Stop every timer (at shutdown)."""
+        for entry in [*self._servers.values(), *self._clients.values()]:
+            if entry.handle is not None:
+                entry.handle.cancel()
+        self._servers.clear()
+        self._clients.clear()
+        self._entries.clear()
+        self._completed.clear()
+
+    def __len__(self) -> int:
+        return len(self._servers) + len(self._clients)
+
+
+def _top_via(txn: ServerTransaction | ClientTransaction) -> Via | None:
+    """The request's top Via, as stamped on receipt (received, rport): where responses go."""
+    value = txn.request.headers.get("Via")
+    try:
+        return parse_via(value) if value else None
+    except SipParseError:
+        return None
