@@ -192,11 +192,11 @@ def _is_sdes_profile(proto: str) -> bool:
 def _attribute(line: str, name: str) -> str | None:
     """The value of `a=<name>:<value>` (attribute names matched case-insensitively), else None."""
     prefix = f"a={name}:"
-    return line[len(prefix) :] if line[: len(prefix)].lower() == prefix else None
+    return line[len(prefix) :] if line.startswith("a=") and line[: len(prefix)].lower() == prefix else None
 
 
 def _has_flag(lines: tuple[str, ...], name: str) -> bool:
-    return any(line.lower() == f"a={name}" for line in lines)
+    return any(line.startswith("a=") and line.lower() == f"a={name}" for line in lines)
 
 
 def _crypto_suite(line: str) -> str | None:
@@ -382,8 +382,9 @@ def filter_sdp(sdp: SessionDescription, sender: MediaPolicy, receiver: MediaPoli
     Details: rtx formats stay only with the format their `apt=` names; red, ulpfec and flexfec
     with the formats they name, or with any kept codec when they name none. A rejected section
     keeps its first format and that format's lines, the other lines as received (less
-    `a=bundle-only`). Active means `is_active`: a port 0 section with `a=bundle-only` is filtered
-    like any other. Under "required", an active non-RTP section must run over TLS or DTLS.
+    `a=bundle-only` and the `a=crypto` lines of suites not allowed). Active means `is_active`:
+    a port 0 section with `a=bundle-only` is filtered like any other. Under "required", an
+    active non-RTP section must run over TLS or DTLS.
     """
     codecs = _common(sender.codecs, receiver.codecs)
     ciphers = _common(sender.ciphers, receiver.ciphers)
@@ -419,18 +420,26 @@ def _filter_media(
     """The section as the receiver may get it, and why it was rejected when it was."""
     if not is_active(media) or not _is_rtp(media.proto):
         return media, None
+    offered_suites = [suite for line in media.lines if (suite := _crypto_suite(line)) is not None]
+    keyed = replace(  # rejected or not, no keys for a suite either endpoint refuses
+        media,
+        lines=tuple(
+            line for line in media.lines if _attribute(line, "crypto") is None or _crypto_suite(line) in ciphers
+        ),
+    )
     formats = _formats(media)
     kept = _kept_formats(formats, codecs)
     if not kept:
         offered = [f.name for f in formats if f.is_codec]
         allowed = [c for c in codecs if _KIND.get(c, media.kind.lower()) == media.kind.lower()]
-        return _rejected(media), _no_common("codec", offered, allowed)
-    lines = _without_format_lines(media.lines, set(media.formats) - kept)
-    offered_suites = [s for line in lines if (s := _crypto_suite(line)) is not None]
-    lines = tuple(line for line in lines if _attribute(line, "crypto") is None or _crypto_suite(line) in ciphers)
-    filtered = replace(media, formats=tuple(pt for pt in media.formats if pt in kept), lines=lines)
+        return _rejected(keyed), _no_common("codec", offered, allowed)
+    filtered = replace(
+        keyed,
+        formats=tuple(pt for pt in media.formats if pt in kept),
+        lines=_without_format_lines(keyed.lines, set(media.formats) - kept),
+    )
     if _is_sdes_profile(media.proto) and not is_secure(filtered, session):  # no suite of both left
-        return _rejected(media), _no_common("SRTP crypto suite", offered_suites, list(ciphers))
+        return _rejected(keyed), _no_common("SRTP crypto suite", offered_suites, list(ciphers))
     return filtered, None
 
 
@@ -438,7 +447,7 @@ def _rejected(media: Media) -> Media:
     """RFC 3264 §6: port 0, and still a valid m= line: the first format and its lines."""
     first = media.formats[0]
     lines = _without_format_lines(media.lines, set(media.formats) - {first})
-    lines = tuple(line for line in lines if line.lower() != "a=bundle-only")
+    lines = tuple(line for line in lines if not _has_flag((line,), "bundle-only"))
     return replace(media, port=0, port_count=None, formats=(first,), lines=lines)
 
 
