@@ -243,12 +243,16 @@ class ClientInvite(_Transaction):
     transport_error (any state before a final response): TimedOut, Terminated.
     """
 
+    request: SipRequest
+    key: ClientKey
+    state: str  # "calling" | "proceeding" | "accepted" | "completed" | "terminated"
+
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method != "INVITE":
             raise ValueError(f"ClientInvite is for INVITE, not {request.method}")
         super().__init__("calling", reliable=reliable)
         self.request = request
-        self.key: ClientKey = _own_key(request)
+        self.key = _own_key(request)
         self._started = False
         self._ack: SipRequest | None = None  # sent for the non-2xx final, again for each copy of it
 
@@ -320,12 +324,16 @@ class ClientNonInvite(_Transaction):
     transport_error (Trying, Proceeding): TimedOut, Terminated.
     """
 
+    request: SipRequest
+    key: ClientKey
+    state: str  # "trying" | "proceeding" | "completed" | "terminated"
+
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method in ("INVITE", "ACK"):
             raise ValueError(f"ClientNonInvite is not for {request.method}")
         super().__init__("trying", reliable=reliable)
         self.request = request
-        self.key: ClientKey = _own_key(request)
+        self.key = _own_key(request)
         self._started = False
 
     def start(self, now: float) -> list[Output]:
@@ -381,13 +389,18 @@ class ServerInvite(_Transaction):
     `receive` ignores everything. NoAck comes over reliable transports too (no ACK ever came).
     """
 
+    request: SipRequest
+    key: ServerKey | None  # None for an RFC 2543 request
+    state: str  # "proceeding" | "accepted" | "completed" | "confirmed" | "terminated"
+    final: SipResponse | None  # the final response sent, if any
+
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method != "INVITE":
             raise ValueError(f"ServerInvite is for INVITE, not {request.method}")
         super().__init__("proceeding", reliable=reliable)
         self.request = request
-        self.key: ServerKey | None = server_key(request)
-        self.final: SipResponse | None = None  # the final response sent, if any
+        self.key = server_key(request)
+        self.final = None
         self._last: SipResponse | None = None  # what a retransmitted INVITE gets
         self._acknowledged = False
 
@@ -453,13 +466,18 @@ class ServerNonInvite(_Transaction):
     (64*T1 unreliable; 0 reliable: Terminated at once).
     """
 
+    request: SipRequest
+    key: ServerKey | None  # None for an RFC 2543 request
+    state: str  # "trying" | "proceeding" | "completed" | "terminated"
+    final: SipResponse | None
+
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method in ("INVITE", "ACK"):
             raise ValueError(f"ServerNonInvite is not for {request.method}")
         super().__init__("trying", reliable=reliable)
         self.request = request
-        self.key: ServerKey | None = server_key(request)
-        self.final: SipResponse | None = None
+        self.key = server_key(request)
+        self.final = None
         self._last: SipResponse | None = None
 
     def receive(self, request: SipRequest, now: float) -> list[Output]:
