@@ -229,7 +229,41 @@ class _Transaction:
 # --- client transactions ---------------------------------------------------------------------------
 
 
-class ClientInvite(_Transaction):
+class _Client(_Transaction):
+    """What both client machines share: sending the request with a retransmission timer (A or E)
+    and a timeout (B or F), and giving up on a transport error before the final response."""
+
+    request: SipRequest
+    key: ClientKey
+
+    def __init__(self, request: SipRequest, *, reliable: bool, first_state: str, timers: tuple[str, str]) -> None:
+        super().__init__(first_state, reliable=reliable)
+        self.request = request
+        self.key = _own_key(request)
+        self._started = False
+        self._waiting = (first_state, "proceeding")  # the states before a final response
+        self._retransmit_timer, self._timeout_timer = timers
+
+    def start(self, now: float) -> list[Output]:
+        if self._started:
+            raise TransactionError("the transaction was already started")
+        self._started = True
+        self._timers[self._timeout_timer] = now + TIMEOUT
+        if not self.reliable:
+            self._arm(self._retransmit_timer, now, T1)
+        return [Transmit(self.request)]
+
+    def transport_error(self, now: float) -> list[Output]:
+        out = self.tick(now)
+        if self._awaiting_final():
+            return self._terminate(out, TimedOut())
+        return out
+
+    def _awaiting_final(self) -> bool:
+        return self._started and self.state in self._waiting
+
+
+class ClientInvite(_Client):
     """RFC 3261 §17.1.1 with RFC 6026: Calling -> Proceeding -> Completed / Accepted -> Terminated.
 
     start: Transmit(invite); Timer A (unreliable: T1, doubling, no cap) and Timer B (64*T1).
@@ -243,34 +277,20 @@ class ClientInvite(_Transaction):
     transport_error (any state before a final response): TimedOut, Terminated.
     """
 
-    request: SipRequest
-    key: ClientKey
     state: str  # "calling" | "proceeding" | "accepted" | "completed" | "terminated"
 
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method != "INVITE":
             raise ValueError(f"ClientInvite is for INVITE, not {request.method}")
-        super().__init__("calling", reliable=reliable)
-        self.request = request
-        self.key = _own_key(request)
-        self._started = False
+        super().__init__(request, reliable=reliable, first_state="calling", timers=("A", "B"))
         self._ack: SipRequest | None = None  # sent for the non-2xx final, again for each copy of it
-
-    def start(self, now: float) -> list[Output]:
-        if self._started:
-            raise TransactionError("the transaction was already started")
-        self._started = True
-        self._timers["B"] = now + TIMEOUT
-        if not self.reliable:
-            self._arm("A", now, T1)
-        return [Transmit(self.request)]
 
     def receive(self, response: SipResponse, now: float) -> list[Output]:
         out = self.tick(now)
         if not self._started or self.state == "terminated" or client_key(response) != self.key:
             return out
         status = response.status
-        if self.state in ("calling", "proceeding"):
+        if self._awaiting_final():
             if status < 200:
                 self.state = "proceeding"
                 self._timers.pop("A", None)
@@ -288,12 +308,6 @@ class ClientInvite(_Transaction):
             return [*out, Transmit(self._ack)]
         return out
 
-    def transport_error(self, now: float) -> list[Output]:
-        out = self.tick(now)
-        if self._started and self.state in ("calling", "proceeding"):
-            return self._terminate(out, TimedOut())
-        return out
-
     def cancelled(self, now: float) -> list[Output]:
         """The TU sent a CANCEL for this INVITE: a final response is due within 64*T1 (§9.1).
 
@@ -302,7 +316,7 @@ class ClientInvite(_Transaction):
         if not self._started:
             raise TransactionError("cancelled before the INVITE was sent")
         out = self.tick(now)
-        if self.state in ("calling", "proceeding"):
+        if self._awaiting_final():
             self._timers.setdefault("cancel", now + TIMEOUT)  # a second CANCEL extends nothing
         return out
 
@@ -315,7 +329,7 @@ class ClientInvite(_Transaction):
         return self._terminate([])  # D, M
 
 
-class ClientNonInvite(_Transaction):
+class ClientNonInvite(_Client):
     """RFC 3261 §17.1.2: Trying -> Proceeding -> Completed -> Terminated.
 
     start: Transmit(request); Timer E (unreliable: T1, doubling up to T2; in Proceeding it stays at
@@ -324,41 +338,21 @@ class ClientNonInvite(_Transaction):
     transport_error (Trying, Proceeding): TimedOut, Terminated.
     """
 
-    request: SipRequest
-    key: ClientKey
     state: str  # "trying" | "proceeding" | "completed" | "terminated"
 
     def __init__(self, request: SipRequest, *, reliable: bool) -> None:
         if request.method in ("INVITE", "ACK"):
             raise ValueError(f"ClientNonInvite is not for {request.method}")
-        super().__init__("trying", reliable=reliable)
-        self.request = request
-        self.key = _own_key(request)
-        self._started = False
-
-    def start(self, now: float) -> list[Output]:
-        if self._started:
-            raise TransactionError("the transaction was already started")
-        self._started = True
-        self._timers["F"] = now + TIMEOUT
-        if not self.reliable:
-            self._arm("E", now, T1)
-        return [Transmit(self.request)]
+        super().__init__(request, reliable=reliable, first_state="trying", timers=("E", "F"))
 
     def receive(self, response: SipResponse, now: float) -> list[Output]:
         out = self.tick(now)
-        if not self._started or self.state not in ("trying", "proceeding") or client_key(response) != self.key:
+        if not self._awaiting_final() or client_key(response) != self.key:
             return out  # Completed absorbs retransmitted finals
         if response.status < 200:
             self.state = "proceeding"
             return [*out, Deliver(response)]
         return self._linger("completed", "K", T4, now, [*out, Deliver(response)])
-
-    def transport_error(self, now: float) -> list[Output]:
-        out = self.tick(now)
-        if self._started and self.state in ("trying", "proceeding"):
-            return self._terminate(out, TimedOut())
-        return out
 
     def _fire(self, timer: str, now: float) -> list[Output]:
         if timer == "E":
