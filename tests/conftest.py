@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy.engine import make_url
 
 from sipline.api.app import create_app
@@ -24,9 +26,11 @@ from sipline.runtime import Runtime
 from sipline.serve import prepare
 from sipline.store import projects, tokens
 
-# Hypothesis keeps no example database: tests leave nothing in the working tree.
+# Hypothesis keeps no example database: tests leave nothing in the working tree. Its other caches
+# (the constants it collects from the code under test, Unicode tables) go to the temp directory.
 hypothesis_settings.register_profile("sipline", database=None)
 hypothesis_settings.load_profile("sipline")
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "sipline-hypothesis")
 
 PG_URL = os.environ.get("SIPLINE_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("SIPLINE_REQUIRE_POSTGRES") == "1"
