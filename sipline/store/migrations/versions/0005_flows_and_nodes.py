@@ -4,15 +4,15 @@ A device behind a NAT is reached only through the flow it registered on (RFC 562
 connection it opened, or the UDP socket it sent to. With several nodes, a call placed on one node
 reaches a device held by another through that node, which `sip_nodes` lists with its address.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
