@@ -14,7 +14,7 @@ from .bodies import MAX_BODY_SIZE
 from .deps import principal, runtime
 from .errors import EXCEPTION_HANDLERS
 from .middleware import add_request_id
-from .routes import endpoints, health, profile, registrations
+from .routes import calls, endpoints, health, profile, registrations
 
 
 def create_app(rt: Runtime) -> Litestar:
@@ -24,8 +24,8 @@ def create_app(rt: Runtime) -> Litestar:
         title="sipline",
         version=__version__,
         description=(
-            "SignalWire-compatible SIP Endpoints and SIP Profile API. "
-            "Routes tagged 'sipline extensions' are not part of SignalWire's API."
+            "SignalWire-compatible SIP Endpoints and SIP Profile API, and the LaML (Twilio-compatible) "
+            "Calls resource. Routes tagged 'sipline extensions' are not part of SignalWire's API."
         ),
         path="/schema",
         components=Components(
@@ -46,6 +46,7 @@ def create_app(rt: Runtime) -> Litestar:
             profile.update_profile,
             health.healthz,
             registrations.list_registrations,
+            calls.router,
         ],
         dependencies={"runtime": Provide(runtime, sync_to_thread=False), "principal": Provide(principal)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import msgspec
 from litestar.openapi import ResponseSpec
 from msgspec import UNSET, UnsetType
 
+from sipline.domain.calls import CallDirection, CallStatus
 from sipline.domain.values import (
     CallFlowVersion,
     CallHandler,
@@ -148,3 +149,69 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
         422: ResponseSpec(ValidationErrorBody, description="Validation failed", generate_examples=False),
     }
     return {status: specs[status] for status in statuses}
+
+
+# The LaML (Twilio-compatible) Calls resource, /api/laml/2010-04-01/Accounts/{AccountSid}/Calls.
+
+
+class Call(msgspec.Struct, kw_only=True):
+    sid: str
+    account_sid: str
+    date_created: str | None  # RFC 2822, as every date of the LaML API
+    date_updated: str | None
+    parent_call_sid: str | None
+    to: str
+    formatted_to: str
+    from_: str = msgspec.field(name="from")
+    formatted_from: str
+    phone_number_sid: str | None
+    status: CallStatus
+    start_time: str | None
+    end_time: str | None
+    duration: str | None  # whole seconds from answer to end; "0" if never answered; null while ongoing
+    price: str | None
+    price_unit: str
+    direction: CallDirection
+    answered_by: str | None
+    api_version: str
+    forwarded_from: str | None
+    group_sid: str | None
+    caller_name: str | None
+    uri: str
+    subresource_uris: dict[str, str]
+    sip_result_code: int | None
+
+
+class CallList(msgspec.Struct):
+    calls: list[Call]
+    uri: str
+    first_page_uri: str
+    next_page_uri: str | None
+    previous_page_uri: str | None
+    page: int
+    page_size: int
+    start: int
+    end: int
+
+
+class LamlError(msgspec.Struct):
+    """Twilio's error body, which SignalWire's compatibility API returns as well."""
+
+    code: int
+    message: str
+    more_info: str
+    status: int
+
+
+def laml_error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The documented error responses of a LaML operation, in Twilio's shape."""
+    descriptions = {
+        400: "Malformed request parameter (code 20001)",
+        401: "Missing or wrong credentials (code 20003)",
+        403: "The token lacks the voice scope (code 20403)",
+        404: "No such account or call (code 20404)",
+    }
+    return {
+        status: ResponseSpec(LamlError, description=descriptions[status], generate_examples=False)
+        for status in statuses
+    }

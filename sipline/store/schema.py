@@ -114,6 +114,52 @@ sipline_meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# The To/From indexes hold a prefix of the address: PostgreSQL's B-tree refuses entries over about
+# 2.7 kB, and a SIP URI may be as long as a message allows (64 KiB). A filter matches the prefix
+# (served by the index), then the whole value. Migration 0004 writes the same expression.
+ADDRESS_PREFIX = 200
+
+
+def address_prefix(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    # Literal arguments, never bound ones: SQLite uses an expression index only for the very same text.
+    return sa.func.substr(column, sa.literal_column("1"), sa.literal_column(str(ADDRESS_PREFIX)))
+
+
+# One row per call leg (the Calls resource of the LaML API); written by the call engine.
+calls = sa.Table(
+    "calls",
+    metadata,
+    # seq orders lists (newest first) and backs the keyset page tokens; sid is the public identifier.
+    sa.Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    sa.Column("sid", sa.String(34), nullable=False, unique=True),
+    sa.Column("project_id", sa.String(36), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_call_sid", sa.String(34)),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("from_address", sa.Text, nullable=False),
+    sa.Column("to_address", sa.Text, nullable=False),
+    sa.Column("caller_name", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", sa.Float, nullable=False),
+    sa.Column("answered_time", sa.Float),
+    sa.Column("end_time", sa.Float),
+    sa.Column("sip_call_id", sa.Text),
+    sa.Column("sip_result_code", sa.Integer),
+    sa.Column("error_code", sa.Integer),
+    sa.Column("error_message", sa.Text),  # why the call failed, in words
+    # The endpoint that placed or received the leg; no foreign key: records outlive endpoints.
+    sa.Column("endpoint_id", sa.String(36)),
+    sa.Column("date_created", sa.Float, nullable=False),
+    sa.Column("date_updated", sa.Float, nullable=False),
+    sa.Index(None, "project_id", "seq"),
+    sa.Index(None, "project_id", "parent_call_sid", "seq"),
+    # status first: it also finds the unfinished calls of every project (close_unfinished at start).
+    sa.Index(None, "status", "project_id", "seq"),
+    sa.Index(None, "project_id", "start_time"),
+)
+sa.Index("ix_calls_project_id_to_address", calls.c.project_id, address_prefix(calls.c.to_address), calls.c.seq)
+sa.Index("ix_calls_project_id_from_address", calls.c.project_id, address_prefix(calls.c.from_address), calls.c.seq)
+
+
 # The SIP nodes of the installation (processes running the SIP server), with the address the others
 # relay through; a node updates `seen_at` while it runs, and one unseen for long is gone.
 sip_nodes = sa.Table(
