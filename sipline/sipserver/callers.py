@@ -78,4 +78,3 @@ class Callers:
         if effective_encryption(endpoint, endpoint) == "required" and flow.transport != "tls":
             return respond(request, 403, "Encryption Required (use TLS)")
         return Caller(project, realm, endpoint)
-

@@ -164,4 +164,3 @@ def _log_changes(
 def _user_agent(request: SipRequest) -> str | None:
     value = request.headers.get("User-Agent")
     return value[:255] if value else None
-

@@ -79,7 +79,9 @@ class SipService:
         self.runtime = runtime
         self.clock = clock
         self.local = local or Local(settings.advertised_host)
-        self.domains = Domains(runtime.db, settings.sip_domain, [settings.sip_host, self.local.host], ttl=domain_cache_ttl)
+        self.domains = Domains(
+            runtime.db, settings.sip_domain, [settings.sip_host, self.local.host], ttl=domain_cache_ttl
+        )
         self.auth = Authenticator(
             runtime.nonce_key,
             algorithms=settings.digest_algorithms,

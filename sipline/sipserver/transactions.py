@@ -51,7 +51,7 @@ class _Entry:
     def __init__(
         self,
         txn: ClientTransaction | ServerTransaction,
-        key: ServerKey | ClientKey,
+        key: tuple[str, ...],
         flow: Flow,
         owner: Owner | None,
     ) -> None:
@@ -65,8 +65,8 @@ class _Entry:
 class Transactions:
     def __init__(self, *, max_completed: int = 50_000) -> None:
         self._event_loop: asyncio.AbstractEventLoop | None = None
-        self._servers: dict[ServerKey, _Entry] = {}
-        self._clients: dict[ClientKey, _Entry] = {}
+        self._servers: dict[tuple[str, ...], _Entry] = {}  # by ServerKey
+        self._clients: dict[tuple[str, ...], _Entry] = {}  # by ClientKey
         self._entries: dict[int, _Entry] = {}  # by id() of the transaction: its owner's handle
         self._completed: ExpiringCache[ServerKey, tuple[bytes, Flow]] = ExpiringCache(max_completed)
 
@@ -90,11 +90,15 @@ class Transactions:
         entry = self._servers.get(key)
         now = self.now()
         if entry is not None:
-            if request.method == "ACK" and not isinstance(entry.txn, ServerInvite):
+            txn = entry.txn
+            assert isinstance(txn, ServerInvite | ServerNonInvite)
+            if request.method == "ACK" and (
+                not isinstance(txn, ServerInvite) or txn.state not in ("completed", "confirmed")
+            ):
+                # The ACK of a 2xx usually carries a branch of its own; one that reuses the
+                # INVITE's (some peers do) still belongs to the dialog, not to the transaction.
                 return False
-            if request.method == "ACK" and entry.txn.state not in ("completed", "confirmed"):
-                return False  # an ACK for a 2xx carries a branch of its own: it never gets here
-            self._run(entry, entry.txn.receive(request, now))
+            self._run(entry, txn.receive(request, now))
             return True
         if request.method == "ACK":
             return False
@@ -118,6 +122,12 @@ class Transactions:
         self._servers[key] = entry
         self._entries[id(txn)] = entry
         return txn
+
+    def own(self, txn: ServerTransaction, owner: Owner) -> None:
+        """Send a server transaction's events (NoAck, TimedOut) to `owner` from now on."""
+        entry = self._entries.get(id(txn))
+        if entry is not None:
+            entry.owner = owner
 
     def find_server(self, key: ServerKey) -> ServerTransaction | None:
         entry = self._servers.get(key)
@@ -217,11 +227,11 @@ class Transactions:
             entry.handle.cancel()
             entry.handle = None
         self._entries.pop(id(entry.txn), None)
-        table: dict[object, _Entry] = (
-            self._clients if isinstance(entry.txn, ClientInvite | ClientNonInvite) else self._servers
-        )  # type: ignore[assignment]
-        if table.get(entry.key) is entry:
-            del table[entry.key]
+        if isinstance(entry.txn, ClientInvite | ClientNonInvite):
+            if self._clients.get(entry.key) is entry:
+                del self._clients[entry.key]
+        elif self._servers.get(entry.key) is entry:
+            del self._servers[entry.key]
 
     def close(self) -> None:
         """Stop every timer (at shutdown)."""

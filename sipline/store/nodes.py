@@ -47,8 +47,9 @@ def leave(conn: Connection, node_id: str) -> None:
 def alive(conn: Connection, since: float) -> list[Node]:
     """Nodes seen since `since`; the others are gone (or cut off) and their flows with them."""
     rows = conn.execute(
-        sa.select(sip_nodes.c.node_id, sip_nodes.c.host, sip_nodes.c.udp_port, sip_nodes.c.tcp_port, sip_nodes.c.tls_port)
-        .where(sip_nodes.c.seen_at >= since)
+        sa.select(
+            sip_nodes.c.node_id, sip_nodes.c.host, sip_nodes.c.udp_port, sip_nodes.c.tcp_port, sip_nodes.c.tls_port
+        ).where(sip_nodes.c.seen_at >= since)
     )
     return [Node(*row) for row in rows]
 

@@ -38,12 +38,16 @@ async def exchange(service: SipService, data: bytes, flow: RecordingFlow) -> lis
     return flow.sent[before:]
 
 
-def challenges(response: SipResponse) -> list[dict[str, str]]:
+def challenges(response: SipResponse, header: str = "WWW-Authenticate") -> list[dict[str, str]]:
     out = []
-    for value in response.headers.get_all("WWW-Authenticate"):
+    for value in response.headers.get_all(header):
         params = dict(re.findall(r'(\w+)="?([^",]+)"?', value.partition(" ")[2]))
         out.append(params)
     return out
+
+
+def proxy_challenges(response: SipResponse) -> list[dict[str, str]]:
+    return challenges(response, "Proxy-Authenticate")
 
 
 def digest_authorization(
@@ -85,6 +89,7 @@ class Phone:
         self,
         *,
         authorization: str | None = None,
+        proxy_authorization: str | None = None,
         expires: int | None = 3600,
         contact: str | None = "",
         to_user: str | None = None,
@@ -110,6 +115,8 @@ class Phone:
             lines.append(f"Expires: {expires}")
         if authorization:
             lines.append(f"Authorization: {authorization}")
+        if proxy_authorization:
+            lines.append(f"Proxy-Authorization: {proxy_authorization}")
         return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
 
     @property

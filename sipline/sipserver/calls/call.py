@@ -22,7 +22,7 @@ from sipline.sip.dialog import Dialog
 from sipline.sip.headers import quote
 from sipline.sip.message import SipRequest, SipResponse
 from sipline.sip.sdp import MediaPolicy, Refusal, SdpError, SessionDescription
-from sipline.sip.transaction import ClientInvite, Deliver, NoAck, ServerInvite, TimedOut
+from sipline.sip.transaction import Deliver, NoAck, ServerInvite, TimedOut
 
 from ..callers import Caller
 from ..flows import Flow
@@ -132,7 +132,9 @@ class Call:
         if self.txn.final is None:
             self._to_caller(180)
 
-    async def dial(self, targets: list[tuple[Target, dict[str, object], str]], *, timeout: float, identity: Identity) -> DialOutcome:
+    async def dial(
+        self, targets: list[tuple[Target, dict[str, object], str]], *, timeout: float, identity: Identity
+    ) -> DialOutcome:
         """Ring every target at once; the first to answer is bridged to the caller (answered
         here, with its SDP), the others are cancelled. `targets`: (target, callee endpoint, sid)."""
         if self.state != "setup" or self.txn.final is not None:
@@ -148,7 +150,11 @@ class Call:
             self.legs.append(leg)
             leg.start()
         if not any(leg.final is None for leg in self.legs):
-            outcome = failure_outcome(self._finals, rang_out=False) if self._finals else DialOutcome("failed", 480, "unreachable")
+            outcome = (
+                failure_outcome(self._finals, rang_out=False)
+                if self._finals
+                else DialOutcome("failed", 480, "unreachable")
+            )
             self._dial = None
             return outcome
         ring = loop.call_later(timeout, self._rang_out)
@@ -236,7 +242,9 @@ class Call:
         self.state = "answering"
         self._to_caller(200, headers=headers, body=answer or b"")
         self.engine.records.update(leg.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
-        self.engine.records.update(self.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
+        self.engine.records.update(
+            self.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200
+        )
         self._dial.set_result(DialOutcome("answered", 200, "answered", leg))
         limit = self.engine.settings.call_max_duration
         self._timers.append(asyncio.get_running_loop().call_later(limit, self.hang_up, "maximum call duration reached"))
@@ -334,7 +342,9 @@ class Call:
 
     # --- passing requests across the bridge ------------------------------------------------------
 
-    def _pass_across(self, request: SipRequest, txn: ServerTransaction, origin: _Side, target: _Side) -> SipResponse | None:
+    def _pass_across(
+        self, request: SipRequest, txn: ServerTransaction, origin: _Side, target: _Side
+    ) -> SipResponse | None:
         headers: list[tuple[str, str]] = []
         body = request.body
         content_type = request.headers.get("Content-Type")
@@ -345,7 +355,9 @@ class Call:
                 status = 415 if isinstance(exc, media.UnsupportedBody) else 400
                 return respond(request, status, to_tag=origin.dialog.local_tag, headers=[warning(str(exc))])
             if isinstance(conveyed, Refusal):
-                return respond(request, conveyed.status, to_tag=origin.dialog.local_tag, headers=[warning(conveyed.reason)])
+                return respond(
+                    request, conveyed.status, to_tag=origin.dialog.local_tag, headers=[warning(conveyed.reason)]
+                )
             body = conveyed or b""
             content_type = media.SDP if conveyed else None
         for name in ("Event", "Subscription-State", "Info-Package", "Recv-Info"):
@@ -413,12 +425,16 @@ class Call:
                 pending.answered = True
         elif pending is not None:
             self.pending = None
-        answer = respond(request, response.status, response.reason, to_tag=origin.dialog.local_tag, headers=headers, body=body)
+        answer = respond(
+            request, response.status, response.reason, to_tag=origin.dialog.local_tag, headers=headers, body=body
+        )
         self.engine.transactions.respond(txn, answer)
         if response.status in (408, 481):
             self.hang_up(f"the {target.name}'s dialog is gone ({response.status})")
 
-    def _conveyed_body(self, request: SipRequest, sender: MediaPolicy, receiver: MediaPolicy) -> tuple[bytes, str | None]:
+    def _conveyed_body(
+        self, request: SipRequest, sender: MediaPolicy, receiver: MediaPolicy
+    ) -> tuple[bytes, str | None]:
         try:
             conveyed = media.convey(media.sdp_of(request), sender, receiver)
         except SdpError:
@@ -455,7 +471,10 @@ class Call:
             final = self.txn.final.status if self.txn.final is not None else 480
             word = status or _status_word(final)
             self.engine.records.update(
-                self.sid, status=word, end_time=now, sip_result_code=sip_status or final,
+                self.sid,
+                status=word,
+                end_time=now,
+                sip_result_code=sip_status or final,
                 error_message=None if word in ("busy", "no-answer", "canceled") else why,
             )
         self.flow.release()
@@ -465,7 +484,9 @@ class Call:
         self._ended.set()
 
     def _leg_record_final(self, leg: Leg, status: str, sip_status: int, why: str | None = None) -> None:
-        self.engine.records.update(leg.sid, status=status, end_time=time.time(), sip_result_code=sip_status, error_message=why)
+        self.engine.records.update(
+            leg.sid, status=status, end_time=time.time(), sip_result_code=sip_status, error_message=why
+        )
 
     # --- messages to the caller ------------------------------------------------------------------
 
@@ -506,4 +527,3 @@ def caller_identity(caller: Caller) -> Identity:
 def from_header(identity: Identity, domain: str, tag: str) -> str:
     display = f"{quote(identity.display)} " if identity.display else ""
     return f"{display}<sip:{identity.user}@{domain}>;tag={tag}"
-

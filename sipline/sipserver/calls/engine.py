@@ -22,7 +22,6 @@ from sipline.sip.sdp import Refusal, SdpError, filter_sdp
 from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut, server_key
 from sipline.store import bindings as binding_store
 
-from ..callers import Caller
 from ..flows import Flow, UdpFlow
 from ..responses import respond, warning
 from ..transactions import ServerTransaction
@@ -79,11 +78,14 @@ class CallEngine:
         call = Call(self, call_rules.new_sid(), caller, request, txn, flow)
         call.offer = offer
         self._register(call, request)
+        self.transactions.own(txn, call.on_caller_transaction)
         self.records.create(self._inbound_record(call, request))
         handler = caller.endpoint.get("call_handler")
         try:
             if handler:
-                call.reject(501, f"Not Implemented (call handler {handler})", why=f"call_handler {handler} is not supported yet")
+                call.reject(
+                    501, f"Not Implemented (call handler {handler})", why=f"call_handler {handler} is not supported yet"
+                )
                 return None
             await self._direct(call, request)
         finally:
@@ -210,9 +212,7 @@ class CallEngine:
         """Send outside any transaction (an ACK for a 2xx)."""
         flow.send(serialize(message))
 
-    def client_request(
-        self, request: SipRequest, flow: Flow, owner: Any | None = None
-    ) -> None:
+    def client_request(self, request: SipRequest, flow: Flow, owner: Any | None = None) -> None:
         """Send a request in a client transaction of its own; its outcome goes to `owner`, if any."""
 
         def ignore(event: Deliver | TimedOut | NoAck) -> None:
@@ -281,4 +281,3 @@ def _dialled_user(request: SipRequest, realm: str, is_own: Any) -> str | None:
     except SipParseError:
         return None
     return to.user if to.host == realm or is_own(to.host) else None
-

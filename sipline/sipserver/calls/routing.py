@@ -54,4 +54,3 @@ def targets(callee: Callee, reach: Callable[[bindings.StoredBinding], Target | N
         if len(found) == MAX_TARGETS:
             break
     return found
-
