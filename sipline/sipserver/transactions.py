@@ -20,7 +20,6 @@ from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.transaction import (
     TIMEOUT,
     ClientInvite,
-    ClientKey,
     ClientNonInvite,
     Deliver,
     NoAck,

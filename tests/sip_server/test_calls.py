@@ -8,6 +8,7 @@ cancel, busy, no answer, forking to several devices, SDP policy, identity, and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from sipline.runtime import Runtime
-from sipline.sip.message import SipRequest
 from sipline.sipserver.server import SipServer
 from tests.conftest import Project, new_project
-from tests.sip_server.ua import ANSWER, OFFER, UA, header_params
+from tests.sip_server.ua import ANSWER, OFFER, SRTP_OFFER, UA, Leg
 
 
 def _runtime_on_free_ports(runtime: Runtime, data_dir: Path, **settings: object) -> Runtime:
@@ -43,7 +43,8 @@ class World:
 
     def ua(self, endpoint: dict, transport: str = "udp", password: str = "s3cret-pass") -> UA:
         port = self.server.ports[transport]
-        return UA(endpoint["username"], password, self.domain, ("127.0.0.1", port), transport=transport)
+        cafile = self.server.runtime.settings.data_dir / "sip-tls-cert.pem"
+        return UA(endpoint["username"], password, self.domain, ("127.0.0.1", port), transport=transport, cafile=cafile)
 
     async def calls(self) -> list[dict]:
         await self.server.service.calls.records.flush()
@@ -100,3 +101,335 @@ async def test_a_registered_endpoint_calls_another_by_user_name_and_either_hangs
     assert outbound["parent_call_sid"] == inbound["sid"]
     assert inbound["from"] == f"sip:{a['username']}@{world.domain}"
     assert outbound["to"] == f"sip:{b['username']}@{world.domain}"
+
+
+async def test_the_caller_hangs_up_and_the_callee_gets_the_bye(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await _answered_call(world, alice, bob)
+        alice.in_dialog(caller, "BYE")
+        assert (await alice.next(status=200, call_id=caller.call_id)).status == 200
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        assert bye.headers.get("From").endswith(f";tag={callee.remote_tag}")
+        bob.send(bob.reply(bye, 200, "OK"))
+    assert {r["status"] for r in await world.calls()} == {"completed"}
+
+
+async def test_cancelling_while_ringing_stops_the_device_and_answers_487(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee, 180, "Ringing", body="")
+        assert (await alice.response(caller.call_id, final=False)).status == 180
+        alice.cancel(caller)
+        cancelled = await bob.request("CANCEL", call_id=callee.call_id)
+        bob.send(bob.reply(cancelled, 200, "OK"))
+        assert callee.invite is not None
+        bob.send(bob.reply(callee.invite, 487, "Request Terminated", tag=callee.local_tag))
+        final = await alice.response(caller.call_id)
+        assert final.status == 487
+        alice.ack_failure(caller, final)
+    records = {r["direction"]: r for r in await world.calls()}
+    assert records["inbound"]["status"] == "canceled"
+    assert records["outbound"]["status"] == "canceled"
+
+
+async def test_a_busy_callee_makes_the_caller_hear_busy(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee, 486, "Busy Here")
+        assert (await bob.request("ACK", call_id=callee.call_id)).method == "ACK"
+        final = await alice.response(caller.call_id)
+        assert final.status == 486
+        alice.ack_failure(caller, final)
+    records = {r["direction"]: r for r in await world.calls()}
+    assert records["inbound"]["status"] == records["outbound"]["status"] == "busy"
+    assert records["inbound"]["sip_result_code"] == 486
+
+
+async def test_an_unknown_user_is_404_and_one_without_devices_is_480(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice:
+        for user, expected in (("nobody-by-that-name", 404), (b["username"], 480)):
+            leg = await alice.invite(user)
+            final = await alice.response(leg.call_id)
+            assert final.status == expected, (user, final.status, final.reason)
+            alice.ack_failure(leg, final)
+    statuses = sorted((r["status"], r["sip_result_code"]) for r in await world.calls())
+    assert statuses == [("failed", 404), ("failed", 480)]
+
+
+async def test_nobody_answering_ends_in_480_after_the_ring_timeout(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee, 180, "Ringing", body="")
+        cancelled = await bob.request("CANCEL", call_id=callee.call_id, timeout=10)  # the 3 s ring timeout
+        bob.send(bob.reply(cancelled, 200, "OK"))
+        assert callee.invite is not None
+        bob.send(bob.reply(callee.invite, 487, "Request Terminated", tag=callee.local_tag))
+        final = await alice.response(caller.call_id, timeout=10)
+        assert final.status == 480
+        alice.ack_failure(caller, final)
+    records = {r["direction"]: r for r in await world.calls()}
+    assert records["inbound"]["status"] == records["outbound"]["status"] == "no-answer"
+
+
+async def test_every_device_rings_and_the_first_to_answer_gets_the_call(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as desk, world.ua(b) as mobile:
+        await desk.register()
+        await mobile.register()
+        caller = await alice.invite(b["username"])
+        at_desk, on_mobile = await desk.incoming(), await mobile.incoming()
+        assert at_desk.call_id != on_mobile.call_id
+        desk.answer(at_desk, 180, "Ringing", body="")
+        mobile.answer(on_mobile, 180, "Ringing", body="")
+        mobile.answer(on_mobile)
+        ok = await alice.response(caller.call_id)
+        assert ok.status == 200
+        alice.established(caller, ok)
+        alice.ack(caller)
+        await mobile.request("ACK", call_id=on_mobile.call_id)
+        cancelled = await desk.request("CANCEL", call_id=at_desk.call_id)  # the other one stops ringing
+        desk.send(desk.reply(cancelled, 200, "OK"))
+        assert at_desk.invite is not None
+        desk.send(desk.reply(at_desk.invite, 487, "Request Terminated", tag=at_desk.local_tag))
+        assert (await desk.request("ACK", call_id=at_desk.call_id)).method == "ACK"
+        alice.in_dialog(caller, "BYE")
+        bye = await mobile.request("BYE", call_id=on_mobile.call_id)
+        mobile.send(mobile.reply(bye, 200, "OK"))
+    legs = sorted(r["status"] for r in await world.calls() if r["direction"] == "outbound")
+    assert legs == ["canceled", "completed"]
+
+
+async def test_when_two_devices_answer_at_once_the_second_is_acknowledged_and_hung_up(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as desk, world.ua(b) as mobile:
+        await desk.register()
+        await mobile.register()
+        caller = await alice.invite(b["username"])
+        at_desk, on_mobile = await desk.incoming(), await mobile.incoming()
+        desk.answer(at_desk)
+        mobile.answer(on_mobile)
+        ok = await alice.response(caller.call_id)
+        alice.established(caller, ok)
+        alice.ack(caller)
+        # One of them won; the other gets an ACK for its 200, then a BYE.
+        first = await asyncio.wait_for(
+            asyncio.gather(
+                desk.request("ACK", call_id=at_desk.call_id), mobile.request("ACK", call_id=on_mobile.call_id)
+            ),
+            5,
+        )
+        assert all(ack.method == "ACK" for ack in first)
+        byes = []
+        for ua, leg in ((desk, at_desk), (mobile, on_mobile)):
+            with contextlib.suppress(TimeoutError):
+                byes.append((ua, await ua.request("BYE", call_id=leg.call_id, timeout=1)))
+        assert len(byes) == 1  # only the loser is hung up
+        ua, bye = byes[0]
+        ua.send(ua.reply(bye, 200, "OK"))
+        alice.in_dialog(caller, "BYE")
+
+
+async def test_a_wrong_password_never_rings_anyone(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        leg = await alice.invite(b["username"], password="not-the-password")
+        final = await alice.response(leg.call_id)
+        assert final.status == 407  # challenged again
+        with pytest.raises(TimeoutError):
+            await bob.request("INVITE", timeout=0.5)
+    assert await world.calls() == []
+
+
+async def test_an_endpoint_with_a_call_handler_is_refused_501_until_handlers_exist(world: World):
+    a = await world.project.create(call_handler="laml_webhooks", call_request_url="https://example.com/voice")
+    b = await world.project.create()
+    async with world.ua(a) as alice:
+        leg = await alice.invite(b["username"])
+        final = await alice.response(leg.call_id)
+        assert final.status == 501
+        assert "laml_webhooks" in (final.headers.get("Warning") or "")
+        alice.ack_failure(leg, final)
+
+
+async def test_hold_by_re_invite_and_dtmf_by_info_pass_across_in_both_directions(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await _answered_call(world, alice, bob)
+        # The callee puts the call on hold: a re-INVITE with sendonly SDP reaches the caller.
+        hold = ANSWER.replace("a=sendrecv", "a=sendonly").replace("o=bob 1 1", "o=bob 1 2")
+        bob.in_dialog(callee, "INVITE", body=hold)
+        reinvite = await alice.request("INVITE", call_id=caller.call_id)
+        assert b"a=sendonly" in reinvite.body
+        alice.send(alice.reply(reinvite, 200, "OK", body=OFFER.replace("a=sendrecv", "a=recvonly")))
+        ok = await bob.response(callee.call_id)
+        assert ok.status == 200 and b"a=recvonly" in ok.body
+        bob.ack(callee)
+        assert (await alice.request("ACK", call_id=caller.call_id)).method == "ACK"
+        # DTMF from the caller as INFO, passed across with its body.
+        alice.in_dialog(caller, "INFO", body="Signal=5\r\nDuration=160\r\n", content_type="application/dtmf-relay")
+        info = await bob.request("INFO", call_id=callee.call_id)
+        assert info.body == b"Signal=5\r\nDuration=160\r\n"
+        assert info.headers.get("Content-Type") == "application/dtmf-relay"
+        bob.send(bob.reply(info, 200, "OK"))
+        assert (await alice.response(caller.call_id, method="INFO")).status == 200
+        # In-dialog OPTIONS and UPDATE too.
+        alice.in_dialog(caller, "OPTIONS")
+        options = await bob.request("OPTIONS", call_id=callee.call_id)
+        bob.send(bob.reply(options, 200, "OK"))
+        assert (await alice.response(caller.call_id, method="OPTIONS")).status == 200
+        bob.in_dialog(callee, "UPDATE", body=ANSWER.replace("o=bob 1 1", "o=bob 1 3"))
+        update = await alice.request("UPDATE", call_id=caller.call_id)
+        alice.send(alice.reply(update, 200, "OK", body=OFFER))
+        assert (await bob.response(callee.call_id, method="UPDATE")).status == 200
+        alice.in_dialog(caller, "BYE")
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        bob.send(bob.reply(bye, 200, "OK"))
+
+
+async def test_requests_for_unknown_dialogs_get_481_and_loops_482_and_exhausted_hops_483(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice:
+        ghost = Leg("no-such-call", "t1", f"<{alice.aor}>", f"<sip:{b['username']}@{world.domain}>", "t2",
+                    f"sip:{b['username']}@{world.domain}")  # fmt: skip
+        alice.in_dialog(ghost, "BYE")
+        assert (await alice.response("no-such-call", method="BYE")).status == 481
+        for headers, expected in (
+            (["Max-Forwards: 0"], 483),
+            ([f"Via: SIP/2.0/UDP 127.0.0.1:9;branch={world.server.service.local.branch_prefix}x"], 482),
+        ):
+            text = alice.build(
+                "INVITE", f"sip:{b['username']}@{world.domain}", call_id=f"loop-{expected}",
+                from_=f"<{alice.aor}>;tag=1", to=f"<sip:{b['username']}@{world.domain}>", cseq=1, body=OFFER,
+            )  # fmt: skip
+            if expected == 483:
+                text = text.replace("Max-Forwards: 70", "Max-Forwards: 0")
+            else:
+                text = text.replace("Max-Forwards: 70", f"{headers[0]}\r\nMax-Forwards: 70")
+            alice.send(text)
+            final = await alice.response(f"loop-{expected}")
+            assert final.status == expected
+
+
+async def test_the_offer_keeps_only_codecs_both_endpoints_allow_and_nothing_in_common_is_488(world: World):
+    a = await world.project.create(codecs=["PCMA", "PCMU", "OPUS"])
+    b = await world.project.create(codecs=["PCMU"])
+    c = await world.project.create(codecs=["G722"])
+    async with world.ua(a) as alice, world.ua(b) as bob, world.ua(c) as carol:
+        await bob.register()
+        await carol.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        body = callee.invite.body.decode()  # type: ignore[union-attr]
+        assert "m=audio 40000 RTP/AVP 0 101" in body  # PCMA and G722 filtered out, telephone-event kept
+        assert "PCMA" not in body and "G722" not in body
+        bob.answer(callee, 486, "Busy Here")
+        final = await alice.response(caller.call_id)
+        alice.ack_failure(caller, final)
+        leg = await alice.invite(c["username"])  # carol allows G722 only, alice does not
+        final = await alice.response(leg.call_id)
+        assert final.status == 488
+        assert "no codec in common" in (final.headers.get("Warning") or "")
+        alice.ack_failure(leg, final)
+        with pytest.raises(TimeoutError):
+            await carol.request("INVITE", timeout=0.3)
+
+
+async def test_srtp_rules_follow_each_endpoints_encryption(world: World):
+    plain = await world.project.create()
+    secure = await world.project.create(encryption="required", ciphers=["AES_CM_128_HMAC_SHA1_80"])
+    async with world.ua(plain) as alice, world.ua(secure, "tls") as bob, world.ua(secure) as bob_on_udp:
+        assert (await bob.register()).status == 200
+        # An endpoint that requires encryption may not place calls over UDP...
+        leg = await bob_on_udp.invite(plain["username"], body=SRTP_OFFER)
+        final = await bob_on_udp.response(leg.call_id)
+        assert final.status == 403 and "Encryption" in final.reason
+        bob_on_udp.ack_failure(leg, final)
+        # ...nor over TLS with a plain RTP offer,
+        leg = await bob.invite(plain["username"])
+        final = await bob.response(leg.call_id)
+        assert final.status == 488 and "SRTP" in (final.headers.get("Warning") or "")
+        bob.ack_failure(leg, final)
+        # and a plain RTP offer toward it is refused before anything rings.
+        leg = await alice.invite(secure["username"])
+        final = await alice.response(leg.call_id)
+        assert final.status == 488 and "SRTP" in (final.headers.get("Warning") or "")
+        alice.ack_failure(leg, final)
+        # An SRTP offer reaches it with only the suites it allows.
+        leg = await alice.invite(secure["username"], body=SRTP_OFFER)
+        callee = await bob.incoming()
+        offered = callee.invite.body.decode()  # type: ignore[union-attr]
+        assert "RTP/SAVP" in offered and "AES_CM_128_HMAC_SHA1_80" in offered
+        assert "AES_CM_128_HMAC_SHA1_32" not in offered
+        bob.answer(callee, 486, "Busy Here")
+        final = await alice.response(leg.call_id)
+        assert final.status == 486
+        alice.ack_failure(leg, final)
+
+
+async def test_calls_work_over_tcp_and_tls_in_any_combination(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    for caller_transport, callee_transport in (("tcp", "tls"), ("tls", "udp"), ("udp", "tcp")):
+        async with world.ua(a, caller_transport) as alice, world.ua(b, callee_transport) as bob:
+            assert (await bob.register()).status == 200
+            caller, callee, _ = await _answered_call(world, alice, bob)
+            invite = callee.invite
+            assert invite is not None and invite.uri.endswith(f"transport={callee_transport}")
+            assert f"SIP/2.0/{callee_transport.upper()} " in invite.headers.get("Via")
+            bob.in_dialog(callee, "BYE")
+            assert (await bob.next(status=200, call_id=callee.call_id)).status == 200
+            bye = await alice.request("BYE", call_id=caller.call_id)
+            alice.send(alice.reply(bye, 200, "OK"))
+            assert (await bob.register(expires=0)).status == 200
+
+
+async def test_a_device_whose_connection_is_gone_is_skipped(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice:
+        async with world.ua(b, "tcp") as gone:
+            assert (await gone.register()).status == 200
+        leg = await alice.invite(b["username"])  # its only binding's flow is closed: nothing to ring
+        final = await alice.response(leg.call_id)
+        assert final.status == 480
+        alice.ack_failure(leg, final)
+
+
+async def test_the_longest_call_is_ended_on_both_sides(world: World, runtime: Runtime, tmp_path: Path):
+    a, b = await world.project.create(), await world.project.create()
+    world.server.service.runtime.settings.call_max_duration = 0.5  # type: ignore[misc]
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await _answered_call(world, alice, bob)
+        bye_caller = await alice.request("BYE", call_id=caller.call_id)
+        bye_callee = await bob.request("BYE", call_id=callee.call_id)
+        alice.send(alice.reply(bye_caller, 200, "OK"))
+        bob.send(bob.reply(bye_callee, 200, "OK"))
+    assert {r["status"] for r in await world.calls()} == {"completed"}
+
+
+async def test_the_callee_sees_send_as_as_the_caller(world: World):
+    a = await world.project.create(caller_id="Front Desk", send_as="+15551230000")
+    b = await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        assert callee.invite is not None
+        assert callee.invite.headers.get("From").startswith(f'"Front Desk" <sip:+15551230000@{world.domain}>')
+        bob.answer(callee, 603, "Decline")
+        final = await alice.response(caller.call_id)
+        assert final.status == 603
+        alice.ack_failure(caller, final)

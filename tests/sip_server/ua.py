@@ -174,15 +174,28 @@ class UA:
         assert isinstance(message, SipRequest)
         return message
 
-    async def response(self, call_id: str, *, final: bool = True, timeout: float = 5.0) -> SipResponse:
-        """The next response for a Call-ID (skipping 100 Trying), or the next final one."""
-        while True:
-            message = await self.next(call_id=call_id, timeout=timeout)
-            if isinstance(message, SipResponse) and message.status > 100 and (not final or message.status >= 200):
-                return message
-            if isinstance(message, SipRequest):
-                self.backlog.append(message)
-                await asyncio.sleep(0)
+    async def response(
+        self, call_id: str, *, final: bool = True, method: str = "INVITE", timeout: float = 5.0
+    ) -> SipResponse:
+        """The next response to a request of `method` in a Call-ID (skipping 100 Trying), or the
+        next final one; other messages wait in the backlog."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        skipped: list[Message] = []
+        try:
+            while True:
+                message = await self.next(call_id=call_id, timeout=max(0.0, deadline - loop.time()))
+                if (
+                    isinstance(message, SipResponse)
+                    and (message.headers.get("CSeq") or "").endswith(" " + method)
+                    and message.status > 100
+                    and (not final or message.status >= 200)
+                ):
+                    return message
+                if not (isinstance(message, SipResponse) and message.status == 100):
+                    skipped.append(message)
+        finally:
+            self.backlog.extend(skipped)
 
     # --- building messages ---------------------------------------------------------------------
 
@@ -228,7 +241,14 @@ class UA:
         return "\r\n".join(lines) + "\r\n\r\n" + body
 
     def reply(
-        self, request: SipRequest, status: int, reason: str, *, tag: str | None = None, body: str = "", headers: list[str] | None = None
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str,
+        *,
+        tag: str | None = None,
+        body: str = "",
+        headers: list[str] | None = None,
     ) -> str:
         """A response to a request we received, copying what RFC 3261 §8.2.6 says to copy."""
         lines = [f"SIP/2.0 {status} {reason}"]
@@ -262,26 +282,31 @@ class UA:
     # --- scripts ---------------------------------------------------------------------------------
 
     async def register(self, expires: int = 3600) -> SipResponse:
+        """REGISTER, and again with credentials when challenged."""
         uri = f"sip:{self.domain}"
-        for attempt in range(2):
+        authorization: list[str] = []
+        while True:
             self.register_cseq += 1
-            headers = [f"Expires: {expires}"]
-            if attempt:
-                headers.append(f"Authorization: {self.digest(challenge, 'REGISTER', uri)}")
             self.send(
                 self.build(
                     "REGISTER", uri, call_id=self.register_call_id, from_=f"<{self.aor}>;tag={secrets.token_hex(4)}",
-                    to=f"<{self.aor}>", cseq=self.register_cseq, headers=headers,
+                    to=f"<{self.aor}>", cseq=self.register_cseq, headers=[f"Expires: {expires}", *authorization],
                 )
             )  # fmt: skip
-            response = await self.response(self.register_call_id)
-            if response.status != 401:
+            response = await self.response(self.register_call_id, method="REGISTER")
+            if response.status != 401 or authorization:
                 return response
             challenge = header_params(response.headers.get("WWW-Authenticate") or "")
-        return response
+            authorization = [f"Authorization: {self.digest(challenge, 'REGISTER', uri)}"]
 
     async def invite(
-        self, to_user: str, *, body: str = OFFER, password: str | None = None, uri: str | None = None, headers: list[str] | None = None
+        self,
+        to_user: str,
+        *,
+        body: str = OFFER,
+        password: str | None = None,
+        uri: str | None = None,
+        headers: list[str] | None = None,
     ) -> Leg:
         """Send an INVITE, answer the 407 with credentials; return the dialog-to-be (its responses
         are read with `response(leg.call_id)`)."""
@@ -338,7 +363,13 @@ class UA:
         )  # fmt: skip
 
     def in_dialog(
-        self, leg: Leg, method: str, *, body: str = "", headers: list[str] | None = None, content_type: str = "application/sdp"
+        self,
+        leg: Leg,
+        method: str,
+        *,
+        body: str = "",
+        headers: list[str] | None = None,
+        content_type: str = "application/sdp",
     ) -> str:
         """Send a request within the dialog; returns its branch."""
         assert leg.remote_target is not None
@@ -381,4 +412,8 @@ class UA:
 
     def answer(self, leg: Leg, status: int = 200, reason: str = "OK", *, body: str = ANSWER) -> None:
         assert leg.invite is not None
-        self.send(self.reply(leg.invite, status, reason, tag=leg.local_tag, body=body if status < 300 or status == 183 else ""))
+        self.send(
+            self.reply(
+                leg.invite, status, reason, tag=leg.local_tag, body=body if status < 300 or status == 183 else ""
+            )
+        )

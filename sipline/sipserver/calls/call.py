@@ -57,22 +57,24 @@ class DialOutcome:
     leg: Leg | None = None
 
 
-def failure_outcome(finals: list[int], *, rang_out: bool) -> DialOutcome:
-    """Why no device answered, from their final statuses in arrival order (RFC 3261 §16.7, and what
-    a person calling expects to hear): a 6xx decides; the ring timeout is 'no answer'; any busy
-    device makes the call busy; devices that could not be reached make it unavailable."""
-    for status in finals:
+def failure_outcome(finals: list[tuple[int, str]], *, rang_out: bool) -> DialOutcome:
+    """Why no device answered, from their final statuses (and reasons) in arrival order (RFC 3261
+    §16.7, and what a person calling expects to hear): a 6xx decides; the ring timeout is 'no
+    answer'; any busy device makes the call busy; devices that could not be reached make it
+    unavailable; otherwise the lowest class of failure, the first of it received."""
+    for status, reason in finals:
         if status >= 600:
-            return DialOutcome("busy" if status in (600, 603) else "failed", status, "declined")
+            return DialOutcome("busy" if status in (600, 603) else "failed", status, reason or "declined")
     if rang_out:
         return DialOutcome("no-answer", 480, "no answer")
-    if 486 in finals:
+    if any(status == 486 for status, _ in finals):
         return DialOutcome("busy", 486, "busy")
-    others = [s for s in finals if s not in _UNREACHABLE]
+    # A redirect is not followed (a device's contacts are its own business) nor passed on.
+    others = [(s, r) for s, r in finals if s not in _UNREACHABLE and s >= 400]
     if not others:
         return DialOutcome("failed", 480, "unreachable")
-    best = min(others, key=lambda s: s // 100)  # the lowest class, the first of it received
-    return DialOutcome("failed", best, "refused")
+    status, reason = min(others, key=lambda final: final[0] // 100)
+    return DialOutcome("failed", status, reason or "refused")
 
 
 @dataclass
@@ -119,7 +121,7 @@ class Call:
         self.started = time.time()
         self.answered_time: float | None = None
         self._dial: asyncio.Future[DialOutcome] | None = None
-        self._finals: list[int] = []
+        self._finals: list[tuple[int, str]] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._ended = asyncio.Event()
         self.end_reason = ""
@@ -145,7 +147,7 @@ class Call:
         for target, endpoint, sid in targets:
             leg = self.engine.new_leg(self, target, endpoint, sid, identity)
             if isinstance(leg, DialOutcome):
-                self._finals.append(leg.sip_status)
+                self._finals.append((leg.sip_status, leg.reason))
                 continue
             self.legs.append(leg)
             leg.start()
@@ -165,12 +167,15 @@ class Call:
             ring.cancel()
             self._dial = None
 
-    def reject(self, status: int, reason: str | None = None, *, why: str | None = None) -> None:
-        """Answer the caller with a failure (never answered), and end the call."""
+    def reject(
+        self, status: int, reason: str | None = None, *, why: str | None = None, record_status: str | None = None
+    ) -> None:
+        """Answer the caller with a failure (never answered), and end the call; `record_status`
+        is what its Call record says (derived from `status` when not given)."""
         if self.txn.final is None:
             headers = [warning(why)] if why else []
             self._to_caller(status, reason, headers=headers)
-        self._end(reason or why or str(status))
+        self._end(why or reason or str(status), status=record_status)
 
     def hang_up(self, why: str = "hung up") -> None:
         """End the call from our side: BYE whoever is connected, CANCEL whoever rings."""
@@ -223,7 +228,7 @@ class Call:
         if isinstance(answer, Refusal):
             log.info("SIP: call %s: answer from %r refused: %s", self.sid, leg.flow, answer.reason)
             self._leg_record_final(leg, "failed", 488)
-            self._finals.append(488)
+            self._finals.append((488, answer.reason))
             return False  # acknowledged and hung up by the leg
         self.peer = leg
         self.answered_time = time.time()
@@ -251,7 +256,7 @@ class Call:
         return True
 
     def leg_failed(self, leg: Leg, status: int, reason: str) -> None:
-        self._finals.append(status)
+        self._finals.append((status, reason))
         if not leg.cancelled:
             word = "busy" if status in (486, 600, 603) else "failed"
             self._leg_record_final(leg, word, status, None if status < 400 else reason)

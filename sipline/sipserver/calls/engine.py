@@ -143,7 +143,7 @@ class CallEngine:
         if outcome.status == "answered":
             await call.wait_ended()
         elif not call.ended:
-            call.reject(outcome.sip_status, why=f"{user}: {outcome.reason}")
+            call.reject(outcome.sip_status, why=f"{user}: {outcome.reason}", record_status=outcome.status)
 
     def _reach(self, stored: binding_store.StoredBinding) -> Target | None:
         origin = stored.origin
