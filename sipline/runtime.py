@@ -17,6 +17,7 @@ class Runtime:
     box: PasswordBox
     credentials: Credentials
     nonce_key: bytes
+    flow_key: bytes  # signs the flow tokens nodes relay by
     key_fingerprint: str
 
     @classmethod
@@ -29,5 +30,6 @@ class Runtime:
             box=box,
             credentials=Credentials(box, settings.sip_domain),
             nonce_key=derive_key(master, "sip-digest-nonce"),
+            flow_key=derive_key(master, "sip-flow-token"),
             key_fingerprint=key_fingerprint(master),
         )

@@ -124,14 +124,18 @@ class StreamFlow(Flow):
 
 
 class FlowTable:
-    """This node's open TCP and TLS connections by flow id: what a binding names to reach a device."""
+    """This node's open TCP and TLS connections by flow id: what a binding names to reach a device.
 
-    def __init__(self) -> None:
+    Ids start with the process's instance id, so that a binding stored by an earlier run of the
+    node (whose connections died with it) never names a connection of this one."""
+
+    def __init__(self, instance: str = "") -> None:
         self._flows: dict[str, StreamFlow] = {}
         self._ids = itertools.count(1)
+        self._prefix = f"{instance}." if instance else ""
 
     def open(self, transport: str, connection: Connection) -> StreamFlow:
-        flow = StreamFlow(transport, connection, str(next(self._ids)))
+        flow = StreamFlow(transport, connection, f"{self._prefix}{next(self._ids)}")
         self._flows[flow.id] = flow
         return flow
 

@@ -25,6 +25,7 @@ from sipline.store.db import Database
 
 from .auth import Authenticator
 from .flows import Flow, StreamFlow
+from .local import Local
 from .responses import respond
 
 log = logging.getLogger("sipline.sip.registrar")
@@ -38,10 +39,10 @@ class Registrar:
         *,
         policy: RegisterPolicy | None = None,
         clock: Callable[[], float],
-        node_id: str = "",
+        local: Local | None = None,
     ) -> None:
         self.db = db
-        self.node_id = node_id  # stored with each binding: the node holding the device's flow
+        self.local = local  # stored with each binding: the node holding the device's flow
         self.auth = auth
         self.policy = policy or RegisterPolicy()
         self.clock = clock
@@ -84,9 +85,8 @@ class Registrar:
                 return respond(request, result.status, result.reason, headers=result.headers), [], []
             if result.bindings != before:
                 flow_id = flow.id if isinstance(flow, StreamFlow) else None
-                origin = binding_store.Origin(
-                    transport, source[0], source[1], _user_agent(request), self.node_id, flow_id
-                )
+                node_id = self.local.node_id if self.local is not None else None
+                origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request), node_id, flow_id)
                 binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
             response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
             return response, [b for b in before if b.expires_at > now], result.bindings

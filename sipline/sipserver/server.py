@@ -12,6 +12,7 @@ from sipline.net import StartupError, bind_tcp, bind_udp
 from sipline.runtime import Runtime
 from sipline.store import bindings
 
+from .flows import UdpFlow
 from .service import SipService
 from .transports.stream import StreamProtocol
 from .transports.tls import ensure_certificate, server_context
@@ -58,6 +59,8 @@ class SipServer:
                 self._servers.append(server)
                 self.ports[name] = sock.getsockname()[1]
             self.service.local.ports.update(self.ports)
+            self.service.relay.udp = UdpFlow(udp, ("", 0))
+            await self.service.nodes.start()
         except BaseException:
             await self.stop()
             raise

@@ -31,7 +31,9 @@ from .calls.engine import CallEngine
 from .domains import Domains
 from .flows import Flow, FlowTable
 from .local import Local
+from .nodes import Nodes
 from .registrar import Registrar
+from .relay import Relay
 from .responses import respond, warning
 from .throttle import AuthThrottle, ThrottlePolicy
 from .transactions import ServerTransaction, Transactions
@@ -88,9 +90,11 @@ class SipService:
             throttle=throttle or AuthThrottle(throttle_policy(settings)),
             clock=clock,
         )
-        self.registrar = Registrar(runtime.db, self.auth, policy=policy, clock=clock, node_id=self.local.node_id)
+        self.registrar = Registrar(runtime.db, self.auth, policy=policy, clock=clock, local=self.local)
         self.transactions = Transactions()
-        self.flows = FlowTable()
+        self.flows = FlowTable(self.local.instance)
+        self.nodes = Nodes(runtime.db, self.local)
+        self.relay = Relay(self.local, self.flows, self.nodes, runtime.flow_key)
         self.callers = Callers(runtime.db, self.domains, self.auth)
         self.calls = CallEngine(self)
 
@@ -108,12 +112,15 @@ class SipService:
             self._bad_request(exc, flow)
             return None
         if isinstance(message, SipResponse):
-            if not self.transactions.response(message):
+            if not self.transactions.response(message) and not self.relay.response(message):
                 log.debug("SIP: a response matching no transaction from %r dropped", flow)
             return None
         try:
             stamp_top_via(message, flow.remote)
         except SipParseError:
+            return None
+        if self.relay.claims(message):
+            self.relay.forward(message, flow)  # toward a device held here, or back to a node
             return None
         if self.transactions.absorb(message, flow):
             return None  # a retransmission (answered again if we had answered), or the ACK of a non-2xx
@@ -188,4 +195,5 @@ class SipService:
 
     async def close(self) -> None:
         await self.calls.close()
+        await self.nodes.stop()
         self.transactions.close()

@@ -100,8 +100,8 @@ sip_bindings = sa.Table(
     sa.Column("source_port", sa.Integer, nullable=False),
     sa.Column("user_agent", sa.Text),
     # The flow the device registered on: the node holding it, and (TCP, TLS) which connection.
-    sa.Column("node_id", sa.String(36)),
-    sa.Column("flow_id", sa.String(32)),
+    sa.Column("node_id", sa.String(80)),
+    sa.Column("flow_id", sa.String(40)),
     sa.Index(None, "endpoint_id"),
     sa.Index(None, "expires_at"),
 )
@@ -165,7 +165,7 @@ sa.Index("ix_calls_project_id_from_address", calls.c.project_id, address_prefix(
 sip_nodes = sa.Table(
     "sip_nodes",
     metadata,
-    sa.Column("node_id", sa.String(36), primary_key=True),
+    sa.Column("node_id", sa.String(80), primary_key=True),  # "host:port" of its UDP socket
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("udp_port", sa.Integer, nullable=False),
     sa.Column("tcp_port", sa.Integer, nullable=False),

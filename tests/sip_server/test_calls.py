@@ -433,3 +433,33 @@ async def test_the_callee_sees_send_as_as_the_caller(world: World):
         final = await alice.response(caller.call_id)
         assert final.status == 603
         alice.ack_failure(caller, final)
+
+
+async def test_a_call_placed_on_one_node_reaches_a_device_connected_to_another(
+    world: World, runtime: Runtime, tmp_path: Path
+):
+    """Two nodes on one store: the callee's TCP connection is held by node B, the caller talks to
+    node A; B relays A's requests over the connection, and the callee's back to A."""
+    other = SipServer(_runtime_on_free_ports(runtime, tmp_path / "b"))
+    other.service.domains.ttl = 0
+    await other.start()
+    try:
+        a, b = await world.project.create(), await world.project.create()
+        node_b = World(other, world.project, world.domain)
+        async with world.ua(a) as alice, node_b.ua(b, "tcp") as bob:
+            assert (await bob.register()).status == 200
+            await world.server.service.nodes._beat()  # node A learns that B is alive
+            caller, callee, ok = await _answered_call(world, alice, bob)
+            assert callee.invite is not None
+            # The callee sees node B on the dialog's path, twice (toward it, toward the nodes).
+            record_routes = callee.invite.headers.get_all("Record-Route")
+            assert len(record_routes) == 2 and f":{other.ports['tcp']};transport=tcp" in record_routes[0]
+            # The callee's BYE follows its route set: over its connection to B, on to A, to the caller.
+            assert callee.route_set == record_routes
+            bob.in_dialog(callee, "BYE")
+            bye = await alice.request("BYE", call_id=caller.call_id)
+            alice.send(alice.reply(bye, 200, "OK"))
+            assert (await bob.next(status=200, call_id=callee.call_id)).status == 200
+        assert {r["status"] for r in await world.calls()} == {"completed"}
+    finally:
+        await other.stop()

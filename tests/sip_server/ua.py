@@ -15,6 +15,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sipline.sip.errors import SipParseError
 from sipline.sip.framing import PING, StreamFramer
 from sipline.sip.headers import parse_name_addr
 from sipline.sip.message import SipRequest, SipResponse, parse_message
@@ -63,6 +64,7 @@ class Leg:
     cseq: int = 1
     invite: SipRequest | None = None  # the INVITE received (a callee) or last sent (a caller)
     invite_branch: str = ""
+    route_set: list[str] = field(default_factory=list)  # Route values for our in-dialog requests
     responses: list[SipResponse] = field(default_factory=list)
 
 
@@ -86,6 +88,7 @@ class UA:
         self.port = 0
         self.received: asyncio.Queue[Message] = asyncio.Queue()
         self.backlog: list[Message] = []
+        self.errors: list[str] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -127,13 +130,21 @@ class UA:
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         framer = StreamFramer()
-        while data := await reader.read(65536):
-            for item in framer.feed(data):
-                if item != PING:
-                    self._deliver(item)
+        try:
+            while data := await reader.read(65536):
+                for item in framer.feed(data):
+                    if item != PING:
+                        self._deliver(item)
+        except Exception as exc:  # reported at the next read
+            self.errors.append(f"{self.username}: reading the connection failed: {exc!r}")
 
     def _deliver(self, data: bytes) -> None:
-        self.received.put_nowait(parse_message(data))
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:  # a test UA reports what it could not read, at the next read
+            self.errors.append(f"{self.username} received unparsable SIP ({exc.reason}): {data[:2000]!r}")
+            return
+        self.received.put_nowait(message)
 
     def send(self, data: str | bytes) -> None:
         raw = data.encode() if isinstance(data, str) else data
@@ -161,6 +172,7 @@ class UA:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            assert not self.errors, self.errors
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"{self.username}: no {method or status} within {timeout} s; had {self.backlog}")
@@ -258,6 +270,8 @@ class UA:
             to += f";tag={tag}"
         lines += [f"From: {request.headers.get('From')}", f"To: {to}", f"Call-ID: {request.headers.get('Call-ID')}"]
         lines.append(f"CSeq: {request.headers.get('CSeq')}")
+        if 100 < status < 300 and request.method == "INVITE":
+            lines += [f"Record-Route: {r}" for r in request.headers.get_all("Record-Route")]  # §12.1.1
         if 100 < status < 300 and request.method in ("INVITE", "UPDATE"):
             lines.append(f"Contact: {self.contact}")
         lines += headers or []
@@ -348,9 +362,10 @@ class UA:
         self.send(self._ack_failure(leg, leg.invite.uri, response))
 
     def established(self, leg: Leg, response: SipResponse) -> None:
-        """Take the dialog's remote tag and target from a 2xx to our INVITE."""
+        """Take the dialog's remote tag, target and route set from a 2xx to our INVITE."""
         leg.remote_tag = tag_of(response.headers.get("To"))
         leg.remote_target = uri_of(response.headers.get("Contact"))
+        leg.route_set = list(reversed(response.headers.get_all("Record-Route")))  # §12.1.2
 
     def ack(self, leg: Leg, *, body: str = "") -> None:
         """ACK a 2xx: a new transaction, sent to the remote target."""
@@ -359,6 +374,7 @@ class UA:
             self.build(
                 "ACK", leg.remote_target, call_id=leg.call_id, from_=f"{leg.local_uri};tag={leg.local_tag}",
                 to=f"{leg.remote_uri};tag={leg.remote_tag}", cseq=leg.cseq, body=body,
+                headers=[f"Route: {r}" for r in leg.route_set],
             )
         )  # fmt: skip
 
@@ -378,8 +394,8 @@ class UA:
         self.send(
             self.build(
                 method, leg.remote_target, call_id=leg.call_id, from_=f"{leg.local_uri};tag={leg.local_tag}",
-                to=f"{leg.remote_uri};tag={leg.remote_tag}", cseq=leg.cseq, branch=branch, headers=headers,
-                body=body, content_type=content_type,
+                to=f"{leg.remote_uri};tag={leg.remote_tag}", cseq=leg.cseq, branch=branch,
+                headers=[*(f"Route: {r}" for r in leg.route_set), *(headers or [])], body=body, content_type=content_type,
             )
         )  # fmt: skip
         return branch
@@ -407,6 +423,7 @@ class UA:
             remote_target=uri_of(invite.headers.get("Contact")),
             cseq=0,
             invite=invite,
+            route_set=invite.headers.get_all("Record-Route"),  # in order, as the callee (§12.1.1)
         )
         return leg
 

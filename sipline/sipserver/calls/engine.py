@@ -148,7 +148,14 @@ class CallEngine:
     def _reach(self, stored: binding_store.StoredBinding) -> Target | None:
         origin = stored.origin
         if origin.node_id not in (None, self.local.node_id):
-            return None  # held by another node (relayed toward by sipline.sipserver.relay, when running)
+            # Held by another node: through it, while it is alive (sipline.sipserver.relay).
+            relay = self.service.relay
+            route = relay.route(origin.node_id, origin)
+            node_flow = relay.node_flow(origin.node_id)
+            if route is None or node_flow is None:
+                log.debug("SIP: %s is held by node %s, which is gone", stored.binding.contact, origin.node_id)
+                return None
+            return Target(stored.binding.contact, node_flow, route)
         if origin.transport == "udp":
             if self.udp is None:
                 return None

@@ -19,11 +19,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("sip_bindings") as batch:
-        batch.add_column(sa.Column("node_id", sa.String(36)))
-        batch.add_column(sa.Column("flow_id", sa.String(32)))
+        batch.add_column(sa.Column("node_id", sa.String(80)))
+        batch.add_column(sa.Column("flow_id", sa.String(40)))
     op.create_table(
         "sip_nodes",
-        sa.Column("node_id", sa.String(36), primary_key=True),
+        sa.Column("node_id", sa.String(80), primary_key=True),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("udp_port", sa.Integer, nullable=False),
         sa.Column("tcp_port", sa.Integer, nullable=False),

@@ -1,0 +1,79 @@
+"""The installation's SIP nodes: this one announces itself, and knows which others are alive.
+
+Every node writes its row (id and address) at start and again every HEARTBEAT seconds, and
+removes it when it stops. A node not seen for LIFETIME seconds is gone, and so are the flows it
+held: bindings naming it are skipped at once rather than rung until a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from sqlalchemy import Connection
+
+from sipline.store import nodes as store
+from sipline.store.db import Database
+
+from .local import Local
+
+log = logging.getLogger("sipline.sip.nodes")
+
+HEARTBEAT = 10.0
+LIFETIME = 35.0
+
+
+class Nodes:
+    def __init__(self, db: Database, local: Local) -> None:
+        self.db = db
+        self.local = local
+        self._alive: dict[str, store.Node] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def me(self) -> store.Node:
+        ports = self.local.ports
+        return store.Node(self.local.node_id, self.local.host, ports["udp"], ports["tcp"], ports["tls"])
+
+    async def start(self) -> None:
+        await self._beat()
+        self._task = asyncio.get_running_loop().create_task(self._heartbeats())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):  # going away: a store that is away too changes nothing
+            await self.db.write(store.leave, self.local.node_id)
+
+    def get(self, node_id: str) -> store.Node | None:
+        """A live node (this one included) by id, as of the last heartbeat."""
+        return self._alive.get(node_id)
+
+    def at(self, host: str, port: int) -> store.Node | None:
+        """The live node listening at this address, if any (a relay forwards only to nodes and flows)."""
+        for node in self._alive.values():
+            if node.host == host and port in (node.udp_port, node.tcp_port, node.tls_port):
+                return node
+        return None
+
+    async def _beat(self) -> None:
+        now = time.time()
+        me = self.me()
+
+        def beat(conn: Connection) -> list[store.Node]:
+            store.announce(conn, me, now)
+            return store.alive(conn, now - LIFETIME)
+
+        self._alive = {node.node_id: node for node in await self.db.write(beat)}
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await self._beat()
+            except Exception as exc:  # the store may be briefly away; the next beat retries
+                log.warning("SIP nodes: heartbeat failed: %s", exc)
