@@ -30,6 +30,7 @@ def call_record(project_id: str, **columns: Any) -> dict[str, Any]:
         "error_code": None,
         "error_message": None,
         "endpoint_id": None,
+        "node_id": None,
         "date_created": now,
         "date_updated": now,
     } | columns

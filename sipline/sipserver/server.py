@@ -10,7 +10,7 @@ import time
 
 from sipline.net import StartupError, bind_tcp, bind_udp
 from sipline.runtime import Runtime
-from sipline.store import bindings
+from sipline.store import bindings, calls
 
 from .flows import UdpFlow
 from .service import SipService
@@ -61,6 +61,11 @@ class SipServer:
             self.service.local.ports.update(self.ports)
             self.service.relay.udp = UdpFlow(udp, ("", 0))
             await self.service.nodes.start()
+            closed = await self.runtime.db.write(
+                calls.close_unfinished, time.time(), "the node running the call stopped", self.service.local.node_id
+            )
+            if closed:
+                log.warning("SIP: %d calls were cut off when this node last stopped; their records say so", closed)
         except BaseException:
             await self.stop()
             raise

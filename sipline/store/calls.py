@@ -147,15 +147,16 @@ def _page_statement(q: CallQuery) -> sa.Select[Any]:
     return _SELECT.where(*where).order_by(order).limit(q.size + 1)
 
 
-def close_unfinished(conn: Connection, now: float, reason: str) -> int:
-    """Mark every record not in a final status `failed`, ended `now`, with `reason` as its
-    error_message; returns how many. For startup after a crash: no leg outlives its process.
-
-    Every project's records, whichever node wrote them: on an installation where several nodes
-    run calls, this also ends the records of calls live on the other nodes."""
+def close_unfinished(conn: Connection, now: float, reason: str, node_id: str | None = None) -> int:
+    """Mark the records not in a final status `failed`, ended `now`, with `reason` as their
+    error_message; returns how many. For a node starting after a crash: no leg outlives the
+    process that ran it. With `node_id`, only the records that node wrote (other nodes' calls
+    are alive); without, every record."""
     statement = (
         _T.update()
         .where(_T.c.status.in_(UNFINISHED_STATUSES))
         .values(status="failed", end_time=now, error_message=reason, date_updated=now)
     )
+    if node_id is not None:
+        statement = statement.where(_T.c.node_id == node_id)
     return int(conn.execute(statement).rowcount)

@@ -148,6 +148,7 @@ calls = sa.Table(
     sa.Column("error_message", sa.Text),  # why the call failed, in words
     # The endpoint that placed or received the leg; no foreign key: records outlive endpoints.
     sa.Column("endpoint_id", sa.String(36)),
+    sa.Column("node_id", sa.String(80)),  # the SIP node running the leg (added by migration 0005)
     sa.Column("date_created", sa.Float, nullable=False),
     sa.Column("date_updated", sa.Float, nullable=False),
     sa.Index(None, "project_id", "seq"),

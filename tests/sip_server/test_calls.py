@@ -32,6 +32,10 @@ async def server(runtime: Runtime, tmp_path: Path) -> AsyncIterator[SipServer]:
     sip.service.domains.ttl = 0
     await sip.start()
     yield sip
+    # Whatever the test did, no call, dialog or held connection is left behind once it is over.
+    engine = sip.service.calls
+    assert not engine.calls and not engine.dialogs and not engine._invites
+    assert all(connection.users == 0 for connection in sip._connections)
     await sip.stop()
 
 
@@ -239,6 +243,7 @@ async def test_when_two_devices_answer_at_once_the_second_is_acknowledged_and_hu
         ua, bye = byes[0]
         ua.send(ua.reply(bye, 200, "OK"))
         alice.in_dialog(caller, "BYE")
+        assert (await alice.response(caller.call_id, method="BYE")).status == 200
 
 
 async def test_a_wrong_password_never_rings_anyone(world: World):

@@ -155,3 +155,14 @@ async def test_time_spans_are_half_open_and_open_calls_have_no_end(runtime: Runt
 async def test_filters_holding_a_nul_find_nothing_and_never_fail(runtime: Runtime, project_id: str, field: str) -> None:
     await add_call(runtime, project_id)
     assert await page_sids(runtime, calls.CallQuery(project_id, 10, **{field: "a\x00b"})) == []
+
+
+async def test_a_node_closes_only_the_records_it_was_running(runtime) -> None:
+    project = await runtime.db.write(projects.create, "nodes")
+    mine = call_record(project["id"], status="in-progress", node_id="10.0.0.1:5060")
+    theirs = call_record(project["id"], status="ringing", node_id="10.0.0.2:5060")
+    for row in (mine, theirs):
+        await runtime.db.write(calls.create, row)
+    assert await runtime.db.write(calls.close_unfinished, 99.0, "node restarted", "10.0.0.1:5060") == 1
+    assert (await runtime.db.read(calls.get, project["id"], mine["sid"]))["status"] == "failed"
+    assert (await runtime.db.read(calls.get, project["id"], theirs["sid"]))["status"] == "ringing"

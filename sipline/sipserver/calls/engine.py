@@ -201,7 +201,7 @@ class CallEngine:
         leg = Leg(call, target, sid, invite, contact, endpoint, policy)
         self.records.create(
             {
-                **new_record(sid, call.caller.project["id"], "outbound"),
+                **new_record(sid, call.caller.project["id"], "outbound", self.local.node_id),
                 "parent_call_sid": call.sid,
                 "from_address": f"sip:{identity.user}@{call.caller.realm}",
                 "to_address": f"sip:{endpoint['username']}@{call.caller.realm}",
@@ -257,7 +257,7 @@ class CallEngine:
     def _inbound_record(self, call: Call, request: SipRequest) -> dict[str, Any]:
         identity = caller_identity(call.caller)
         return {
-            **new_record(call.sid, call.caller.project["id"], "inbound"),
+            **new_record(call.sid, call.caller.project["id"], "inbound", self.local.node_id),
             "from_address": f"sip:{call.caller.username}@{call.caller.realm}",
             "to_address": request.uri,
             "caller_name": identity.display,

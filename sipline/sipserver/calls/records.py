@@ -24,7 +24,7 @@ _MAX_QUEUED = 100_000
 _Op = tuple[str, str, dict[str, Any]]  # ("create", sid, row) or ("update", sid, changes)
 
 
-def new_record(sid: str, project_id: str, direction: str) -> dict[str, Any]:
+def new_record(sid: str, project_id: str, direction: str, node_id: str) -> dict[str, Any]:
     """A Call record with every column, as a leg starts (the caller fills in who and what)."""
     now = time.time()
     return {
@@ -44,6 +44,7 @@ def new_record(sid: str, project_id: str, direction: str) -> dict[str, Any]:
         "error_code": None,
         "error_message": None,
         "endpoint_id": None,
+        "node_id": node_id,
         "date_created": now,
         "date_updated": now,
     }

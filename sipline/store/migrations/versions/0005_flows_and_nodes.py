@@ -31,9 +31,14 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Float, nullable=False),
         sa.Column("seen_at", sa.Float, nullable=False),
     )
+    # Which node runs each call leg: a node restarting after a crash closes its own records only.
+    with op.batch_alter_table("calls") as batch:
+        batch.add_column(sa.Column("node_id", sa.String(80)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_column("node_id")
     op.drop_table("sip_nodes")
     with op.batch_alter_table("sip_bindings") as batch:
         batch.drop_column("flow_id")
