@@ -251,6 +251,13 @@ class Call:
             self.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200
         )
         self._dial.set_result(DialOutcome("answered", 200, "answered", leg))
+        log.info(
+            "SIP call %s from %s answered by %s on %r",
+            self.sid,
+            self.caller.username,
+            leg.endpoint["username"],
+            leg.flow,
+        )
         limit = self.engine.settings.call_max_duration
         self._timers.append(asyncio.get_running_loop().call_later(limit, self.hang_up, "maximum call duration reached"))
         return True
@@ -487,6 +494,17 @@ class Call:
             leg.flow.release()
         self.engine.forget(self)
         self._ended.set()
+        if answered:
+            log.info(
+                "SIP call %s from %s ended after %.0f s: %s",
+                self.sid,
+                self.caller.username,
+                now - (self.answered_time or now),
+                why,
+            )
+        else:
+            final = self.txn.final.status if self.txn.final is not None else 0
+            log.info("SIP call %s from %s not answered (%s): %s", self.sid, self.caller.username, final, why)
 
     def _leg_record_final(self, leg: Leg, status: str, sip_status: int, why: str | None = None) -> None:
         self.engine.records.update(
