@@ -395,7 +395,8 @@ class UA:
             self.build(
                 method, leg.remote_target, call_id=leg.call_id, from_=f"{leg.local_uri};tag={leg.local_tag}",
                 to=f"{leg.remote_uri};tag={leg.remote_tag}", cseq=leg.cseq, branch=branch,
-                headers=[*(f"Route: {r}" for r in leg.route_set), *(headers or [])], body=body, content_type=content_type,
+                headers=[*(f"Route: {r}" for r in leg.route_set), *(headers or [])], body=body,
+                content_type=content_type,
             )
         )  # fmt: skip
         return branch
