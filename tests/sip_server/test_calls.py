@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from sipline.runtime import Runtime
+from sipline.sip.message import serialize
+from sipline.sip.transaction import NoAck
 from sipline.sipserver.server import SipServer
 from tests.conftest import Project, new_project
 from tests.sip_server.ua import ANSWER, OFFER, SRTP_OFFER, UA, Leg
@@ -468,3 +470,143 @@ async def test_a_call_placed_on_one_node_reaches_a_device_connected_to_another(
         assert {r["status"] for r in await world.calls()} == {"completed"}
     finally:
         await other.stop()
+
+
+async def test_a_cancel_crossing_the_answer_leaves_a_call_that_the_caller_then_ends(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee)  # the answer and the CANCEL cross
+        alice.cancel(caller)
+        final = await alice.response(caller.call_id)
+        assert (await alice.response(caller.call_id, method="CANCEL")).status == 200
+        if final.status == 200:  # answered first: the CANCEL changed nothing (RFC 3261 §9.2)
+            alice.established(caller, final)
+            alice.ack(caller)
+            await bob.request("ACK", call_id=callee.call_id)
+            alice.in_dialog(caller, "BYE")
+            bye = await bob.request("BYE", call_id=callee.call_id)
+            bob.send(bob.reply(bye, 200, "OK"))
+            assert (await alice.response(caller.call_id, method="BYE")).status == 200
+        else:  # cancelled first: the callee's answer is acknowledged and hung up
+            assert final.status == 487
+            alice.ack_failure(caller, final)
+            await bob.request("ACK", call_id=callee.call_id)
+            bye = await bob.request("BYE", call_id=callee.call_id)
+            bob.send(bob.reply(bye, 200, "OK"))
+
+
+async def test_a_bye_from_the_caller_while_ringing_ends_the_attempt(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee, 180, "Ringing", body="")
+        ringing = await alice.response(caller.call_id, final=False)
+        alice.established(caller, ringing)  # the early dialog
+        alice.in_dialog(caller, "BYE")
+        assert (await alice.response(caller.call_id, method="BYE")).status == 200
+        assert (await alice.response(caller.call_id)).status == 487
+        cancelled = await bob.request("CANCEL", call_id=callee.call_id)
+        bob.send(bob.reply(cancelled, 200, "OK"))
+
+
+async def test_offers_crossing_in_both_directions_get_491_and_an_unacceptable_one_488(world: World):
+    a = await world.project.create(codecs=["PCMU"])
+    b = await world.project.create(codecs=["PCMU"])
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await _answered_call(world, alice, bob)
+        bob.in_dialog(callee, "INVITE", body=ANSWER.replace("o=bob 1 1", "o=bob 1 2"))
+        reinvite = await alice.request("INVITE", call_id=caller.call_id)
+        alice.in_dialog(caller, "INVITE", body=OFFER)  # glare: both offer at once
+        assert (await alice.response(caller.call_id)).status == 491
+        alice.send(alice.reply(reinvite, 200, "OK", body=OFFER))
+        assert (await bob.response(callee.call_id)).status == 200
+        bob.ack(callee)
+        await alice.request("ACK", call_id=caller.call_id)
+        # An offer with nothing the other side allows is refused here, and never reaches it.
+        g722_only = ANSWER.replace("RTP/AVP 0 101", "RTP/AVP 9").replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:9 G722/8000")
+        bob.in_dialog(callee, "INVITE", body=g722_only)
+        refused = await bob.response(callee.call_id)
+        assert refused.status == 488
+        bob.ack_failure(callee, refused)
+        alice.in_dialog(caller, "BYE")
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        bob.send(bob.reply(bye, 200, "OK"))
+        assert (await alice.response(caller.call_id, method="BYE")).status == 200
+
+
+async def test_unreadable_offers_and_invites_without_contact_are_refused(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice:
+        for body, content_type, expected in (
+            ("v=0\r\nm=audio lots RTP/AVP 0\r\n", "application/sdp", 400),
+            ("hello", "text/plain", 415),
+        ):
+            leg = await alice.invite(b["username"], body=body, content_type=content_type)
+            final = await alice.response(leg.call_id)
+            assert final.status == expected, (body, final.status, final.reason)
+            alice.ack_failure(leg, final)
+        text = alice.build(
+            "INVITE", f"sip:{b['username']}@{world.domain}", call_id="no-contact", from_=f"<{alice.aor}>;tag=1",
+            to=f"<sip:{b['username']}@{world.domain}>", cseq=1, body=OFFER,
+        ).replace(f"Contact: {alice.contact}\r\n", "")  # fmt: skip
+        alice.send(text)
+        challenged = await alice.response("no-contact")
+        assert challenged.status in (400, 407)
+
+
+async def test_a_retransmitted_invite_is_one_call(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        assert caller.invite is not None
+        alice.send(serialize(caller.invite))  # the same INVITE again, as a UDP phone retransmits
+        callee = await bob.incoming()
+        with pytest.raises(TimeoutError):
+            await bob.request("INVITE", timeout=0.3)
+        bob.answer(callee, 486, "Busy Here")
+        final = await alice.response(caller.call_id)
+        assert final.status == 486
+        alice.ack_failure(caller, final)
+
+
+async def test_an_answer_never_acknowledged_ends_the_call_on_both_legs(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller = await alice.invite(b["username"])
+        callee = await bob.incoming()
+        bob.answer(callee)
+        ok = await alice.response(caller.call_id)
+        assert ok.status == 200
+        # No ACK from the caller: 64*T1 later its INVITE transaction reports NoAck (the transaction
+        # tests prove that timer); the call must then end on both legs.
+        [call] = world.server.service.calls.calls
+        call.on_caller_transaction(NoAck())
+        bye = await bob.request("BYE", call_id=callee.call_id)  # acknowledged first, then hung up
+        bob.send(bob.reply(bye, 200, "OK"))
+        bye = await alice.request("BYE", call_id=caller.call_id)
+        alice.send(alice.reply(bye, 200, "OK"))
+    [inbound] = [r for r in await world.calls() if r["direction"] == "inbound"]
+    assert inbound["status"] == "completed"
+
+
+async def test_a_dialog_the_other_side_no_longer_knows_ends_the_call(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await _answered_call(world, alice, bob)
+        alice.in_dialog(caller, "INFO", body="Signal=1\r\n", content_type="application/dtmf-relay")
+        info = await bob.request("INFO", call_id=callee.call_id)
+        bob.send(bob.reply(info, 481, "Call/Transaction Does Not Exist"))  # bob forgot the call
+        assert (await alice.response(caller.call_id, method="INFO")).status == 481
+        bye = await alice.request("BYE", call_id=caller.call_id)
+        alice.send(alice.reply(bye, 200, "OK"))
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        bob.send(bob.reply(bye, 481, "Call/Transaction Does Not Exist"))

@@ -318,6 +318,7 @@ class UA:
         to_user: str,
         *,
         body: str = OFFER,
+        content_type: str = "application/sdp",
         password: str | None = None,
         uri: str | None = None,
         headers: list[str] | None = None,
@@ -327,7 +328,7 @@ class UA:
         uri = uri or f"sip:{to_user}@{self.domain}"
         leg = Leg(secrets.token_hex(8), secrets.token_hex(4), f"<{self.aor}>", f"<{uri}>")
         leg.invite_branch = "z9hG4bK" + secrets.token_hex(8)
-        self.send(self._invite(leg, uri, body, headers))
+        self.send(self._invite(leg, uri, body, headers, content_type))
         challenged = await self.response(leg.call_id)
         if challenged.status != 407:
             leg.responses.append(challenged)
@@ -339,13 +340,13 @@ class UA:
         self.password = saved
         leg.cseq += 1
         leg.invite_branch = "z9hG4bK" + secrets.token_hex(8)
-        self.send(self._invite(leg, uri, body, [*(headers or []), f"Proxy-Authorization: {auth}"]))
+        self.send(self._invite(leg, uri, body, [*(headers or []), f"Proxy-Authorization: {auth}"], content_type))
         return leg
 
-    def _invite(self, leg: Leg, uri: str, body: str, headers: list[str] | None) -> str:
+    def _invite(self, leg: Leg, uri: str, body: str, headers: list[str] | None, content_type: str) -> str:
         text = self.build(
             "INVITE", uri, call_id=leg.call_id, from_=f"{leg.local_uri};tag={leg.local_tag}", to=leg.remote_uri,
-            cseq=leg.cseq, branch=leg.invite_branch, headers=headers, body=body,
+            cseq=leg.cseq, branch=leg.invite_branch, headers=headers, body=body, content_type=content_type,
         )  # fmt: skip
         leg.invite = parse_message(text.encode())  # type: ignore[assignment]
         return text
