@@ -31,6 +31,7 @@ class Nodes:
         self.local = local
         self._alive: dict[str, store.Node] = {}
         self._task: asyncio.Task[None] | None = None
+        self._refreshed = 0.0
 
     def me(self) -> store.Node:
         ports = self.local.ports
@@ -59,6 +60,15 @@ class Nodes:
             if node.host == host and port in (node.udp_port, node.tcp_port, node.tls_port):
                 return node
         return None
+
+    async def learn(self, node_ids: set[str]) -> None:
+        """Make sure these nodes are known if they are alive: a node that started since the last
+        heartbeat is read from the store at once (at most once a second), not 10 s later."""
+        if node_ids <= self._alive.keys() or time.monotonic() - self._refreshed < 1.0:
+            return
+        self._refreshed = time.monotonic()
+        found = await self.db.read(store.alive, time.time() - LIFETIME)
+        self._alive = {node.node_id: node for node in found}
 
     async def _beat(self) -> None:
         now = time.time()

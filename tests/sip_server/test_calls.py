@@ -455,7 +455,6 @@ async def test_a_call_placed_on_one_node_reaches_a_device_connected_to_another(
         node_b = World(other, world.project, world.domain)
         async with world.ua(a) as alice, node_b.ua(b, "tcp") as bob:
             assert (await bob.register()).status == 200
-            await world.server.service.nodes._beat()  # node A learns that B is alive
             caller, callee, _ = await _answered_call(world, alice, bob)
             assert callee.invite is not None
             # The callee sees node B on the dialog's path, twice (toward it, toward the nodes).

@@ -134,6 +134,7 @@ class CallEngine:
         if callee is None:
             call.reject(404)
             return
+        await self.service.nodes.learn({b.origin.node_id for b in callee.bindings if b.origin.node_id})
         found = targets(callee, self._reach)
         if not found:
             call.reject(480, why=f"{user} has no reachable device")
