@@ -125,6 +125,7 @@ class Call:
         self._timers: list[asyncio.TimerHandle] = []
         self._ended = asyncio.Event()
         self.end_reason = ""
+        self.keys: list[tuple[str, ...]] = []  # what the engine found this call by (dialogs, INVITE)
         flow.use()
 
     # --- the controller's side ------------------------------------------------------------------
@@ -184,10 +185,8 @@ class Call:
         if self.txn.final is None:
             self.reject(480, why=why)
             return
-        for side in self.sides.values():
+        for side in self.sides.values():  # answered: both sides are bridged
             self._bye(side)
-        if self.state != "up" and not self.sides:
-            self.engine.client_request(self.dialog.new_request("BYE", self._via(self.flow)), self.flow)
         self._end(why)
 
     async def wait_ended(self) -> None:
@@ -240,7 +239,7 @@ class Call:
         caller_side = _Side("caller", self.dialog, self.flow, self.policy)
         callee_side = _Side("callee", dialog, leg.flow, leg.policy, leg)
         self.sides = {"caller": caller_side, "callee": callee_side}
-        self.engine.dialogs[dialog.id] = (self, "callee")
+        self.engine.track_dialog(self, dialog.id, "callee")
         headers = [("Contact", self.dialog.local_contact), *_ALLOW]
         if answer is not None:
             headers.append(("Content-Type", media.SDP))

@@ -243,17 +243,21 @@ class CallEngine:
 
     def _register(self, call: Call, request: SipRequest) -> None:
         self.calls.add(call)
-        self.dialogs[call.dialog.id] = (call, "caller")
+        self.track_dialog(call, call.dialog.id, "caller")
         key = server_key(request)
         if key is not None:
             self._invites[key] = call
+            call.keys.append(key)
+
+    def track_dialog(self, call: Call, dialog_id: DialogId, side: str) -> None:
+        self.dialogs[dialog_id] = (call, side)
+        call.keys.append(dialog_id)
 
     def forget(self, call: Call) -> None:
         self.calls.discard(call)
-        for dialog_id in [d for d, (c, _) in self.dialogs.items() if c is call]:
-            del self.dialogs[dialog_id]
-        for key in [k for k, c in self._invites.items() if c is call]:
-            del self._invites[key]
+        for key in call.keys:
+            self.dialogs.pop(key, None)  # type: ignore[arg-type]
+            self._invites.pop(key, None)  # type: ignore[arg-type]
 
     def _inbound_record(self, call: Call, request: SipRequest) -> dict[str, Any]:
         identity = caller_identity(call.caller)
