@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from sipline.sip.dialog import Dialog
+from sipline.sip.dialog import Dialog, DialogId
 from sipline.sip.headers import quote
 from sipline.sip.message import SipRequest, SipResponse
 from sipline.sip.sdp import MediaPolicy, Refusal, SdpError, SessionDescription
-from sipline.sip.transaction import Deliver, NoAck, ServerInvite, TimedOut
+from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut
 
 from ..callers import Caller
 from ..flows import Flow
@@ -125,7 +125,9 @@ class Call:
         self._timers: list[asyncio.TimerHandle] = []
         self._ended = asyncio.Event()
         self.end_reason = ""
-        self.keys: list[tuple[str, ...]] = []  # what the engine found this call by (dialogs, INVITE)
+        # What the engine finds the call by: its dialogs (in-dialog requests), its INVITE (CANCEL).
+        self.dialog_ids: list[DialogId] = []
+        self.invite_key: ServerKey | None = None
         flow.use()
 
     # --- the controller's side ------------------------------------------------------------------

@@ -244,20 +244,20 @@ class CallEngine:
     def _register(self, call: Call, request: SipRequest) -> None:
         self.calls.add(call)
         self.track_dialog(call, call.dialog.id, "caller")
-        key = server_key(request)
-        if key is not None:
-            self._invites[key] = call
-            call.keys.append(key)
+        call.invite_key = server_key(request)
+        if call.invite_key is not None:
+            self._invites[call.invite_key] = call
 
     def track_dialog(self, call: Call, dialog_id: DialogId, side: str) -> None:
         self.dialogs[dialog_id] = (call, side)
-        call.keys.append(dialog_id)
+        call.dialog_ids.append(dialog_id)
 
     def forget(self, call: Call) -> None:
         self.calls.discard(call)
-        for key in call.keys:
-            self.dialogs.pop(key, None)  # type: ignore[arg-type]
-            self._invites.pop(key, None)  # type: ignore[arg-type]
+        for dialog_id in call.dialog_ids:
+            self.dialogs.pop(dialog_id, None)
+        if call.invite_key is not None:
+            self._invites.pop(call.invite_key, None)
 
     def _inbound_record(self, call: Call, request: SipRequest) -> dict[str, Any]:
         identity = caller_identity(call.caller)
