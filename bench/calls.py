@@ -341,16 +341,9 @@ class CalleeFarm:
             if done.returncode != 0:
                 raise RuntimeError(f"registering {self.count} callees failed: {done.stdout[-2000:]}{done.stderr}")
             cmd = [
-                "sipp",
-                "-sf",
-                str(SIPP_DIR / "uas_answer.xml"),
-                *common,
-                "-trace_stat",
-                "-fd",
-                "1",
-                "-trace_err",
+                "sipp", "-sf", str(SIPP_DIR / "uas_answer.xml"), *common, "-trace_stat", "-fd", "1", "-trace_err",
                 self.server,
-            ]
+            ]  # fmt: skip
         else:
             cmd = [
                 "sipp", "-sf", str(SIPP_DIR / "register_wait.xml"), "-oocsf", str(SIPP_DIR / "uas_answer.xml"),
@@ -361,13 +354,32 @@ class CalleeFarm:
             self.proc = subprocess.Popen(
                 cmd, cwd=self.workdir, stdout=out, stderr=out, text=True, start_new_session=True
             )
-        if self.transport == "udp":
-            time.sleep(0.5)
-        else:
-            self._wait_registered()
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"the callee sipp exited: {(self.workdir / 'uas.out').read_text()[-2000:]}")
+        try:
+            if self.transport == "udp":
+                self._wait_bound()
+            else:
+                self._wait_registered()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
+
+    def _failed(self, what: str) -> RuntimeError:
+        return RuntimeError(f"{what}: {(self.workdir / 'uas.out').read_text(errors='replace')[-2000:]}")
+
+    def _wait_bound(self, timeout: float = 10.0) -> None:
+        """Until the UAS holds its UDP port (binding it ourselves then fails)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise self._failed("the callee sipp exited")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", self.port))
+                except OSError:
+                    return
+            time.sleep(0.05)
+        raise self._failed(f"the callee sipp did not bind port {self.port}")
 
     def _wait_registered(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
@@ -378,7 +390,7 @@ class CalleeFarm:
             if self.proc is not None and self.proc.poll() is not None:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"the callees did not register: {(self.workdir / 'uas.out').read_text()[-2000:]}")
+        raise self._failed("the callees did not register")
 
     def stats(self) -> dict[str, str]:
         return last_stats(self.workdir)
@@ -555,15 +567,16 @@ def run_step(
     step.uac_cpu = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / wall
     ours = step.server_cpu + step.uas_cpu + step.uac_cpu + (own_cpu_seconds() - own0) / wall
     step.other_cpu = max(0.0, (machine_busy_seconds() - machine0) / wall - ours)
-    if not server.alive():
-        step.note = "THE SERVER EXITED"
-        step.failed = max(step.failed, 1)
     # the UAS writes its statistics every second: let it write one that covers the whole step
     time.sleep(1.5)
     uas_after = farm.stats()
     stats = last_stats(workdir)
-    step.ok = counter(stats, "SuccessfulCall(C)") or last_int(stdout, r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
-    step.failed = counter(stats, "FailedCall(C)") or last_int(stdout, r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
+    # sipp's final screen first (written as it exits), else its last statistics line
+    if re.search(r"Successful call\s*\|", stdout):
+        step.ok = last_int(stdout, r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
+        step.failed = last_int(stdout, r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
+    else:
+        step.ok, step.failed = counter(stats, "SuccessfulCall(C)"), counter(stats, "FailedCall(C)")
     if step.ok + step.failed < calls:
         step.failed = calls - step.ok
         step.note = step.note or "calls unfinished"
@@ -572,6 +585,9 @@ def run_step(
     step.retransmissions = counter(stats, "Retransmissions(C)") + max(
         0, counter(uas_after, "Retransmissions(C)") - counter(uas_before, "Retransmissions(C)")
     )
+    if not server.alive():
+        step.note = "THE SERVER EXITED"
+        step.failed = max(step.failed, 1)
     step.rtd_ms, stamps = setup_times(workdir)
     if len(stamps) >= 2 and max(stamps) > min(stamps):
         step.answered_rate = (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
