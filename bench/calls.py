@@ -160,6 +160,14 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
+def udp_receive_drops() -> int:
+    """Datagrams the kernel dropped, machine-wide, for want of room in a socket's receive buffer."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+    with contextlib.suppress(ValueError, IndexError):
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+    return 0
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -443,6 +451,7 @@ class Step:
     uac_cpu: float = 0.0
     uas_cpu: float = 0.0
     other_cpu: float = 0.0  # everything else on the machine (other users' work), in cores
+    udp_drops: int = 0  # datagrams dropped by full receive buffers (machine-wide)
     note: str = ""
 
     @property
@@ -468,7 +477,7 @@ class Step:
         return (
             f"{'offered/s':>9} {'calls':>6} {'ok':>6} {'failed':>6} {'retrans':>7} {'retr%':>6} {'answered/s':>10} "
             f"{'p50 ms':>7} {'p99 ms':>7} {'probes':>6} {'rtd p50':>7} {'rtd p99':>7} "
-            f"{'srv CPU':>7} {'uac CPU':>7} {'uas CPU':>7} {'other':>6}"
+            f"{'srv CPU':>7} {'uac CPU':>7} {'uas CPU':>7} {'other':>6} {'drops':>6}"
         )
 
     def row(self) -> str:
@@ -489,8 +498,8 @@ class Step:
             f"{self.offered:>9g} {self.calls:>6} {self.ok:>6} {self.failed:>6} {self.retransmissions:>7} "
             f"{self.retrans_pct:>6.2f} {self.answered_rate:>10.0f} {self.pct(50):>7.2f} {self.pct(99):>7.2f} "
             f"{len(self.setup_ms):>6} {self.rtd(50):>7.0f} {self.rtd(99):>7.0f} "
-            f"{self.server_cpu:>7.0%} {self.uac_cpu:>7.0%} {self.uas_cpu:>7.0%} {self.other_cpu:>6.0%}  "
-            + " ".join(flags)
+            f"{self.server_cpu:>7.0%} {self.uac_cpu:>7.0%} {self.uas_cpu:>7.0%} {self.other_cpu:>6.0%} "
+            f"{self.udp_drops:>6}  " + " ".join(flags)
         )
 
 
@@ -542,7 +551,7 @@ def run_step(
     server_pids, uas_pids = server.pids(), farm.pids()
     cpu0, uas0 = cpu_seconds(server_pids), cpu_seconds(uas_pids)
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    machine0, own0 = machine_busy_seconds(), own_cpu_seconds()
+    machine0, own0, drops0 = machine_busy_seconds(), own_cpu_seconds(), udp_receive_drops()
     probe = Probe(server.port_for("udp"), probe_users, args.probe_rate) if args.probe_rate > 0 else None
     started = time.monotonic()
     if probe is not None:
@@ -567,6 +576,7 @@ def run_step(
     step.uac_cpu = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / wall
     ours = step.server_cpu + step.uas_cpu + step.uac_cpu + (own_cpu_seconds() - own0) / wall
     step.other_cpu = max(0.0, (machine_busy_seconds() - machine0) / wall - ours)
+    step.udp_drops = udp_receive_drops() - drops0
     # the UAS writes its statistics every second: let it write one that covers the whole step
     time.sleep(1.5)
     uas_after = farm.stats()
