@@ -292,6 +292,12 @@ class Headers:
                 return self._fields[self._keys.index(key)][1]
             except ValueError:
                 return None
+        try:
+            first = self._fields[self._keys.index(key)][1]
+        except ValueError:
+            return None
+        if "," not in first and first.strip():  # one element: no list to split (the usual case)
+            return first.strip()
         values = self.get_all(name)
         return values[0] if values else None
 

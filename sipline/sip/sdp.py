@@ -18,6 +18,7 @@ lines of suites not allowed, and `a=bundle-only` of a section it rejects.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -404,6 +405,7 @@ def filter_sdp(sdp: SessionDescription, sender: MediaPolicy, receiver: MediaPoli
     return SessionDescription(sdp.session, tuple(media))
 
 
+@functools.lru_cache(maxsize=256)  # a few policies, compared for every SDP passed on
 def _common(mine: tuple[str, ...], theirs: tuple[str, ...]) -> tuple[str, ...]:
     """The names both allow (case-insensitively), upper-cased, in `mine`'s order."""
     allowed = {name.upper() for name in theirs}

@@ -45,7 +45,7 @@ Owner = Callable[[Deliver | TimedOut | NoAck], None]
 
 
 class _Entry:
-    __slots__ = ("flow", "handle", "key", "owner", "txn")
+    __slots__ = ("flow", "handle", "key", "owner", "reply_flow", "txn")
 
     def __init__(
         self,
@@ -59,6 +59,12 @@ class _Entry:
         self.flow = flow
         self.owner = owner
         self.handle: asyncio.TimerHandle | None = None
+        self.reply_flow: Flow | None = None  # (server) where its responses go, found once
+
+    def response_flow(self) -> Flow:
+        if self.reply_flow is None:
+            self.reply_flow = self.flow.for_response(_top_via(self.txn))
+        return self.reply_flow
 
 
 class Transactions:
@@ -183,7 +189,7 @@ class Transactions:
                 message = output.message
                 flow = entry.flow
                 if isinstance(message, SipResponse):
-                    flow = flow.for_response(_top_via(txn))
+                    flow = entry.response_flow()
                 if not flow.send(serialize(message)) and isinstance(txn, ClientInvite | ClientNonInvite):
                     # The flow is gone: the machine reports it (TimedOut) on the next round.
                     self._loop.call_soon(self._transport_error, entry)
@@ -211,7 +217,7 @@ class Transactions:
         txn = entry.txn
         if isinstance(txn, ServerNonInvite) and txn.state == "completed" and txn.final is not None:
             # Timer J's only duty is kept compactly (see the module docstring).
-            flow = entry.flow.for_response(_top_via(txn))
+            flow = entry.response_flow()
             self._completed.put(entry.key, (serialize(txn.final), flow), self.now() + TIMEOUT)  # type: ignore[arg-type]
             self._forget(entry)
             return

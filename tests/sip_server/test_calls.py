@@ -609,3 +609,19 @@ async def test_a_dialog_the_other_side_no_longer_knows_ends_the_call(world: Worl
         alice.send(alice.reply(bye, 200, "OK"))
         bye = await bob.request("BYE", call_id=callee.call_id)
         bob.send(bob.reply(bye, 481, "Call/Transaction Does Not Exist"))
+
+
+def test_record_writes_are_merged_per_record_in_order():
+    from sipline.sipserver.calls.records import merged
+
+    batch = [
+        ("create", "CA1", {"sid": "CA1", "status": "queued"}),
+        ("update", "CA2", {"status": "ringing"}),
+        ("update", "CA1", {"status": "ringing"}),
+        ("update", "CA2", {"status": "completed", "end_time": 5.0}),
+        ("update", "CA1", {"status": "in-progress", "answered_time": 2.0}),
+    ]
+    assert merged(batch) == [
+        ("create", "CA1", {"sid": "CA1", "status": "in-progress", "answered_time": 2.0}),
+        ("update", "CA2", {"status": "completed", "end_time": 5.0}),
+    ]
