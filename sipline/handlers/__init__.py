@@ -1,0 +1,1 @@
+"""Call handlers: what runs when an endpoint places a call (its `call_handler`)."""
