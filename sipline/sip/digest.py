@@ -73,8 +73,9 @@ _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded base64url
 
 
-def parse_authorization(value: str) -> DigestCredentials | None:
-    """Authorization / Proxy-Authorization value; None for other schemes or anything malformed."""
+def _digest_params(value: str) -> dict[str, str] | None:
+    """The name=value pairs of a Digest header value (challenge or answer); None for another
+    scheme, a repeated parameter or anything malformed."""
     if not isinstance(value, str):
         return None
     scheme = _SCHEME_RE.match(value.strip())
@@ -89,13 +90,21 @@ def parse_authorization(value: str) -> DigestCredentials | None:
             return None
         name = match["name"].lower()
         if name in params:
-            return None  # a repeated parameter makes the response ambiguous
+            return None  # a repeated parameter makes the header ambiguous
         quoted = match["quoted"]
         if quoted is not None:
             params[name] = _ESCAPED_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
         else:
             params[name] = match["token"]
         position = match.end()
+    return params
+
+
+def parse_authorization(value: str) -> DigestCredentials | None:
+    """Authorization / Proxy-Authorization value; None for other schemes or anything malformed."""
+    params = _digest_params(value)
+    if params is None:
+        return None
     required = ("username", "realm", "nonce", "uri", "response")
     if any(name not in params for name in required):
         return None
@@ -272,3 +281,55 @@ def verdict(
     if creds.nc is not None and not nonces.accept_nc(creds.nonce, int(creds.nc, 16)):
         return Verdict.INVALID
     return Verdict.OK
+
+
+# --- the client's side: answering a challenge (calls sipline places toward remote servers) -------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    realm: str
+    nonce: str
+    algorithm: str = "MD5"
+    qop: tuple[str, ...] = ()
+    opaque: str | None = None
+
+
+def parse_challenge(value: str) -> Challenge | None:
+    """WWW-Authenticate / Proxy-Authenticate value; None for other schemes, unsupported algorithms
+    (sessions, unknown hashes) and anything malformed."""
+    params = _digest_params(value)
+    if params is None or "realm" not in params or "nonce" not in params:
+        return None
+    algorithm = _CANONICAL_ALGORITHMS.get(params.get("algorithm", "MD5").upper(), "")
+    if algorithm not in _HASHES:
+        return None
+    qop = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
+    return Challenge(params["realm"], params["nonce"], algorithm, qop, params.get("opaque"))
+
+
+def answer_challenge(
+    challenge: Challenge, method: str, uri: str, username: str, password: str, *, cnonce: str, nc: int = 1
+) -> str | None:
+    """The Authorization value answering `challenge` (RFC 7616 §3.4); None when it asks for a
+    quality of protection other than auth (auth-int needs the body: no server we call wants it)."""
+    if challenge.qop and "auth" not in challenge.qop:
+        return None
+    algorithm = challenge.algorithm
+    ha1 = compute_ha1(username, challenge.realm, password, algorithm)
+    ha2 = _h(algorithm, f"{method}:{uri}")
+    fields = [
+        f"username={quote(username)}",
+        f"realm={quote(challenge.realm)}",
+        f"nonce={quote(challenge.nonce)}",
+        f"uri={quote(uri)}",
+        f"algorithm={algorithm}",
+    ]
+    if challenge.qop:
+        response = _h(algorithm, f"{ha1}:{challenge.nonce}:{nc:08x}:{cnonce}:auth:{ha2}")
+        fields += [f"response={quote(response)}", "qop=auth", f"nc={nc:08x}", f"cnonce={quote(cnonce)}"]
+    else:
+        fields.append(f"response={quote(_h(algorithm, f'{ha1}:{challenge.nonce}:{ha2}'))}")
+    if challenge.opaque is not None:
+        fields.append(f"opaque={quote(challenge.opaque)}")
+    return "Digest " + ", ".join(fields)

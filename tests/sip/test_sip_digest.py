@@ -343,3 +343,41 @@ def test_verdict_checks_the_method_the_answer_was_made_for():
     creds = _answer(nonces, "pw", method="REGISTER")
     ha1 = compute_ha1("alice", REALM, "pw", "MD5")
     assert verdict(creds, "INVITE", ha1, NonceStatus.VALID, nonces) is Verdict.WRONG
+
+
+# --- the client side ----------------------------------------------------------------------
+
+
+def test_an_answer_to_our_own_challenge_is_accepted_by_our_own_verifier():
+    from sipline.sip.digest import answer_challenge, parse_challenge
+
+    nonces = NonceManager(SECRET, clock=Clock())
+    for algorithm in ("MD5", "SHA-256"):
+        [value] = challenge_headers(nonces, REALM, (algorithm,))
+        challenge = parse_challenge(value)
+        assert challenge is not None and challenge.algorithm == algorithm and challenge.qop == ("auth",)
+        header = answer_challenge(challenge, "INVITE", f"sip:bob@{REALM}", "alice", "pw", cnonce="abc")
+        creds = parse_authorization(header or "")
+        assert creds is not None
+        ha1 = compute_ha1("alice", REALM, "pw", algorithm)
+        assert verdict(creds, "INVITE", ha1, nonces.check(creds.nonce, REALM), nonces) is Verdict.OK
+
+
+def test_the_client_answer_matches_rfc_2617s_worked_example():
+    from sipline.sip.digest import Challenge, answer_challenge
+
+    challenge = Challenge(
+        "testrealm@host.com", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "MD5", ("auth",), "5ccc069c403ebaf9f0171e9517f40e41"
+    )
+    header = answer_challenge(challenge, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", cnonce="0a4f113b")
+    assert header is not None and 'response="6629fae49393a05397450978507c4ef1"' in header
+    assert 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in header
+
+
+def test_unusable_challenges_are_refused():
+    from sipline.sip.digest import Challenge, answer_challenge, parse_challenge
+
+    assert parse_challenge('Basic realm="x"') is None
+    assert parse_challenge('Digest realm="x", nonce="n", algorithm=MD5-sess') is None
+    assert parse_challenge('Digest nonce="n"') is None
+    assert answer_challenge(Challenge("r", "n", "MD5", ("auth-int",)), "INVITE", "sip:x", "u", "p", cnonce="c") is None

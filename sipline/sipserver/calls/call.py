@@ -7,7 +7,9 @@ either side ends both; re-INVITE, UPDATE, INFO and OPTIONS are passed across, th
 endpoint's policy; a failed transaction (408, 481, a 2xx never acknowledged) ends both legs.
 
 A controller (the endpoint's call handler; a direct dial when it has none) drives the call:
-`ring`, `dial`, `reject`, `hang_up`, `wait_ended`.
+`ring`, `dial`, `bridged` (until the bridge ends), `reject`, `hang_up`. When the callee hangs up
+the caller stays connected and the controller decides (a direct dial hangs up; a document goes on
+with its next instruction); when the caller hangs up, the call is over.
 """
 
 from __future__ import annotations
@@ -124,6 +126,9 @@ class Call:
         self._finals: list[tuple[int, str]] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._ended = asyncio.Event()
+        self._bridge: asyncio.Future[str] | None = None  # who ended the bridge: caller, callee, limit
+        self.last_answer = b""  # the SDP the caller was last answered with
+        self._time_limit: float | None = None
         self.end_reason = ""
         # What the engine finds the call by: its dialogs (in-dialog requests), its INVITE (CANCEL).
         self.dialog_ids: list[DialogId] = []
@@ -138,12 +143,23 @@ class Call:
             self._to_caller(180)
 
     async def dial(
-        self, targets: list[tuple[Target, dict[str, object], str]], *, timeout: float, identity: Identity
+        self,
+        targets: list[tuple[Target, dict[str, object], str]],
+        *,
+        timeout: float,
+        identity: Identity,
+        time_limit: float | None = None,
     ) -> DialOutcome:
         """Ring every target at once; the first to answer is bridged to the caller (answered
-        here, with its SDP), the others are cancelled. `targets`: (target, callee endpoint, sid)."""
-        if self.state != "setup" or self.txn.final is not None:
+        here, with its SDP), the others are cancelled. `targets`: (target, callee endpoint, sid).
+        `time_limit`: the longest the bridge may last (the call's own maximum otherwise)."""
+        if self.state == "ended" or (self.txn.final is not None and self.txn.final.status >= 300):
             return DialOutcome("canceled", 487, "the caller left")
+        if self.state != "setup":
+            # Bridging an answered caller to a new party needs a new offer from one side and a
+            # re-INVITE of the caller: not done (yet). Said plainly rather than half done.
+            return DialOutcome("failed", 501, "dialling again after a bridged call ended is not supported")
+        self._time_limit = time_limit
         loop = asyncio.get_running_loop()
         self._dial = loop.create_future()
         self._finals = []
@@ -193,6 +209,13 @@ class Call:
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
+
+    async def bridged(self) -> str:
+        """Wait for the bridge made by the last dial to end; who ended it: "caller" (the call is
+        over), "callee" (the caller is still connected), "limit" (its time limit), "sipline"."""
+        if self._bridge is None:
+            return "sipline"
+        return await asyncio.shield(self._bridge)
 
     @property
     def ended(self) -> bool:
@@ -246,6 +269,8 @@ class Call:
         if answer is not None:
             headers.append(("Content-Type", media.SDP))
         self.state = "answering"
+        self.last_answer = answer or b""
+        self._bridge = asyncio.get_running_loop().create_future()
         self._to_caller(200, headers=headers, body=answer or b"")
         self.engine.records.update(leg.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
         self.engine.records.update(
@@ -259,8 +284,11 @@ class Call:
             leg.endpoint["username"],
             leg.flow,
         )
+        loop = asyncio.get_running_loop()
         limit = self.engine.settings.call_max_duration
-        self._timers.append(asyncio.get_running_loop().call_later(limit, self.hang_up, "maximum call duration reached"))
+        self._timers.append(loop.call_later(limit, self.hang_up, "maximum call duration reached"))
+        if self._time_limit is not None and self._time_limit < limit:
+            self._timers.append(loop.call_later(self._time_limit, self._end_bridge, "limit"))
         return True
 
     def leg_failed(self, leg: Leg, status: int, reason: str) -> None:
@@ -342,11 +370,20 @@ class Call:
                 self.caller_cancelled()  # a BYE in the early dialog ends it (§15)
                 return respond(request, 200, to_tag=dialog.local_tag)
             return respond(request, 481 if method == "BYE" else 491, to_tag=dialog.local_tag)
-        other = self.sides["callee" if side_name == "caller" else "caller"]
         if method == "BYE":
-            self._bye(other)
-            self._end(f"{'the caller' if side_name == 'caller' else 'the callee'} hung up")
+            if side_name == "caller":
+                if "callee" in self.sides:
+                    self._bye(self.sides["callee"])
+                self._end("the caller hung up", who="caller")
+            else:
+                self._unbridge("callee")
             return respond(request, 200, to_tag=dialog.local_tag)
+        if "callee" not in self.sides:
+            # The bridge has ended, the caller is still connected: nobody to pass this on to.
+            body = self.last_answer if method == "INVITE" else b""
+            headers = [("Contact", dialog.local_contact), ("Content-Type", media.SDP)] if body else []
+            return respond(request, 200, to_tag=dialog.local_tag, headers=headers, body=body)
+        other = self.sides["callee" if side_name == "caller" else "caller"]
         if method in ("INVITE", "UPDATE") and self.pending is not None:
             return respond(request, 491, to_tag=dialog.local_tag)  # glare: one offer at a time (RFC 3261 §14.1)
         if method not in ("INVITE", "UPDATE", "INFO", "OPTIONS", "MESSAGE", "NOTIFY"):
@@ -464,7 +501,25 @@ class Call:
         else:
             self.engine.client_request(side.dialog.new_request("BYE", self._via(side.flow)), side.flow)
 
-    def _end(self, why: str, *, status: str | None = None, sip_status: int | None = None) -> None:
+    def _end_bridge(self, who: str) -> None:
+        """Hang up the callee (its time limit); the caller stays, for the controller to decide."""
+        callee = self.sides.get("callee")
+        if callee is not None and self.state != "ended":
+            self._bye(callee)
+            self._unbridge(who)
+
+    def _unbridge(self, who: str) -> None:
+        """The callee's side is gone: its leg's record completes, the caller stays connected."""
+        callee = self.sides.pop("callee", None)
+        if callee is not None:
+            self.engine.untrack_dialog(self, callee.dialog.id)
+        if self.peer is not None:
+            self.engine.records.update(self.peer.sid, status="completed", end_time=time.time())
+            self.peer.ended_time = time.time()
+        if self._bridge is not None and not self._bridge.done():
+            self._bridge.set_result(who)
+
+    def _end(self, why: str, *, status: str | None = None, sip_status: int | None = None, who: str = "sipline") -> None:
         if self.state == "ended":
             return
         answered = self.answered_time is not None
@@ -476,8 +531,11 @@ class Call:
             if leg is not self.peer and leg.final is None:
                 leg.cancel()
         now = time.time()
-        if self.peer is not None:
+        if self.peer is not None and self.peer.ended_time is None:
+            self.peer.ended_time = now
             self.engine.records.update(self.peer.sid, status="completed", end_time=now)
+        if self._bridge is not None and not self._bridge.done():
+            self._bridge.set_result(who)
         if answered:
             self.engine.records.update(self.sid, status="completed", end_time=now)
         else:

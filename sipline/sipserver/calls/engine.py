@@ -142,7 +142,9 @@ class CallEngine:
         legs = [(target, callee.endpoint, call_rules.new_sid()) for target in found]
         outcome = await call.dial(legs, timeout=self.settings.call_ring_timeout, identity=caller_identity(call.caller))
         if outcome.status == "answered":
-            await call.wait_ended()
+            who = await call.bridged()
+            if not call.ended:
+                call.hang_up(f"the {who} hung up" if who != "limit" else "the call's time limit")
         elif not call.ended:
             call.reject(outcome.sip_status, why=f"{user}: {outcome.reason}", record_status=outcome.status)
 
@@ -251,6 +253,10 @@ class CallEngine:
     def track_dialog(self, call: Call, dialog_id: DialogId, side: str) -> None:
         self.dialogs[dialog_id] = (call, side)
         call.dialog_ids.append(dialog_id)
+
+    def untrack_dialog(self, call: Call, dialog_id: DialogId) -> None:
+        if self.dialogs.get(dialog_id, (None,))[0] is call:
+            del self.dialogs[dialog_id]
 
     def forget(self, call: Call) -> None:
         self.calls.discard(call)

@@ -54,6 +54,8 @@ class Leg:
         self.final: int | None = None  # the INVITE's final status
         self.ringing = False
         self.answered_time: float | None = None
+        self.ended_time: float | None = None
+        self.final_response: SipResponse | None = None  # the INVITE's final response, once known
 
     @property
     def flow(self) -> Flow:
@@ -89,6 +91,7 @@ class Leg:
             self._on_answer(response)
         elif self.final is None:
             self.final = status
+            self.final_response = response
             self.call.leg_failed(self, status, response.reason)
 
     def _on_answer(self, response: SipResponse) -> None:
@@ -108,6 +111,7 @@ class Leg:
             return
         if self.final is None and self.call.leg_answered(self, response, dialog):
             self.final = response.status
+            self.final_response = response
             self.dialog = dialog
             self.answered_time = time.time()
             return
