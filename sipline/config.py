@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     sip_auth_block_seconds: float = 300.0
     # Comma-separated networks (CIDR) never throttled, e.g. an office NAT: "10.0.0.0/8,192.0.2.7".
     sip_trusted_networks: str = ""
+    # Calls to remote SIP servers (a call handler's document dials them): the DNS servers to ask
+    # (comma-separated; default the system's) and the authorities a TLS server's certificate must
+    # chain to (default the system's).
+    sip_dns_servers: str = ""
+    sip_tls_ca: Path | None = None
     # Calls: how long devices ring before the caller hears "no answer" (480), and the longest call.
     call_ring_timeout: float = 60.0
     call_max_duration: float = 14400.0
@@ -112,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def digest_algorithms(self) -> tuple[str, ...]:
         return parse_algorithms(self.sip_digest_algorithms)
+
+    @property
+    def dns_servers(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.sip_dns_servers.split(",") if s.strip())
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:

@@ -13,6 +13,7 @@ from sipline.runtime import Runtime
 from sipline.store import bindings, calls
 
 from .flows import UdpFlow
+from .outbound import Outbound
 from .service import SipService
 from .transports.stream import StreamProtocol
 from .transports.tls import ensure_certificate, server_context
@@ -59,6 +60,12 @@ class SipServer:
                 self._servers.append(server)
                 self.ports[name] = sock.getsockname()[1]
             self.service.local.ports.update(self.ports)
+            self.service.outbound = Outbound(
+                lambda transport: StreamProtocol(
+                    self.service, transport, self._connections, idle_timeout=self.idle_timeout
+                ),
+                cafile=s.sip_tls_ca,
+            )
             self.service.relay.udp = UdpFlow(udp, ("", 0))
             await self.service.nodes.start()
             closed = await self.runtime.db.write(

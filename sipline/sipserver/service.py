@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,11 +32,16 @@ from .domains import Domains
 from .flows import Flow, FlowTable
 from .local import Local
 from .nodes import Nodes
+from .outbound import Outbound
 from .registrar import Registrar
 from .relay import Relay
+from .resolve import Resolver
 from .responses import respond, warning
 from .throttle import AuthThrottle, ThrottlePolicy
 from .transactions import ServerTransaction, Transactions
+
+if TYPE_CHECKING:
+    from .outbound import Outbound
 
 log = logging.getLogger("sipline.sip")
 
@@ -96,6 +101,8 @@ class SipService:
         self.nodes = Nodes(runtime.db, self.local)
         self.relay = Relay(self.local, self.flows, self.nodes, runtime.flow_key)
         self.callers = Callers(runtime.db, self.domains, self.auth)
+        self.resolver = Resolver(settings.dns_servers)
+        self.outbound: Outbound | None = None  # set by the server: it owns the connections
         self.calls = CallEngine(self)
 
     # --- bytes in ------------------------------------------------------------------------------

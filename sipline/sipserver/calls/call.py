@@ -32,7 +32,7 @@ from ..responses import respond, warning
 from ..transactions import ServerTransaction
 from . import media
 from .legs import Leg
-from .routing import Target
+from .routing import Party, Target
 
 if TYPE_CHECKING:
     from .engine import CallEngine
@@ -144,14 +144,14 @@ class Call:
 
     async def dial(
         self,
-        targets: list[tuple[Target, dict[str, object], str]],
+        targets: list[tuple[Target, Party, str]],
         *,
         timeout: float,
         identity: Identity,
         time_limit: float | None = None,
     ) -> DialOutcome:
         """Ring every target at once; the first to answer is bridged to the caller (answered
-        here, with its SDP), the others are cancelled. `targets`: (target, callee endpoint, sid).
+        here, with its SDP), the others are cancelled. `targets`: (where, who, the leg's sid).
         `time_limit`: the longest the bridge may last (the call's own maximum otherwise)."""
         if self.state == "ended" or (self.txn.final is not None and self.txn.final.status >= 300):
             return DialOutcome("canceled", 487, "the caller left")
@@ -163,8 +163,8 @@ class Call:
         loop = asyncio.get_running_loop()
         self._dial = loop.create_future()
         self._finals = []
-        for target, endpoint, sid in targets:
-            leg = self.engine.new_leg(self, target, endpoint, sid, identity)
+        for target, party, sid in targets:
+            leg = self.engine.new_leg(self, target, party, sid, identity)
             if isinstance(leg, DialOutcome):
                 self._finals.append((leg.sip_status, leg.reason))
                 continue
@@ -281,7 +281,7 @@ class Call:
             "SIP call %s from %s answered by %s on %r",
             self.sid,
             self.caller.username,
-            leg.endpoint["username"],
+            leg.party.name,
             leg.flow,
         )
         loop = asyncio.get_running_loop()

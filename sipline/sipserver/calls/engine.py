@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from sipline import __version__
 from sipline.domain import calls as call_rules
 from sipline.sip.dialog import DialogId, request_dialog_id
 from sipline.sip.errors import SipParseError
@@ -29,7 +30,7 @@ from . import media
 from .call import Call, DialOutcome, Identity, caller_identity, from_header
 from .legs import Leg
 from .records import CallRecords, new_record
-from .routing import Target, find_callee, targets
+from .routing import Party, Target, find_callee, targets
 
 if TYPE_CHECKING:
     from ..service import SipService
@@ -139,7 +140,8 @@ class CallEngine:
         if not found:
             call.reject(480, why=f"{user} has no reachable device")
             return
-        legs = [(target, callee.endpoint, call_rules.new_sid()) for target in found]
+        party = Party(f"sip:{user}@{call.caller.realm}", media.policy(callee.endpoint), callee.endpoint)
+        legs = [(target, party, call_rules.new_sid()) for target in found]
         outcome = await call.dial(legs, timeout=self.settings.call_ring_timeout, identity=caller_identity(call.caller))
         if outcome.status == "answered":
             who = await call.bridged()
@@ -170,17 +172,14 @@ class CallEngine:
 
     # --- legs ----------------------------------------------------------------------------------
 
-    def new_leg(
-        self, call: Call, target: Target, endpoint: dict[str, Any], sid: str, identity: Identity
-    ) -> Leg | DialOutcome:
-        """A leg toward `target`, its offer filtered for the callee; a DialOutcome when the callee
+    def new_leg(self, call: Call, target: Target, party: Party, sid: str, identity: Identity) -> Leg | DialOutcome:
+        """A leg toward `target`, its offer filtered for `party`; a DialOutcome when the party
         cannot take the caller's offer (488)."""
-        policy = media.policy(endpoint)
         body = b""
         if call.offer is not None:
-            conveyed = media.convey(call.offer, call.policy, policy)
+            conveyed = media.convey(call.offer, call.policy, party.policy)
             if isinstance(conveyed, Refusal):
-                log.info("SIP: call %s: %s cannot take the offer: %s", call.sid, endpoint["username"], conveyed.reason)
+                log.info("SIP: call %s: %s cannot take the offer: %s", call.sid, party.name, conveyed.reason)
                 return DialOutcome("failed", conveyed.status, conveyed.reason)
             body = conveyed or b""
         flow = target.flow
@@ -192,26 +191,28 @@ class CallEngine:
         max_forwards = int(call.invite.headers.get("Max-Forwards") or "70")
         headers.add("Max-Forwards", str(min(max_forwards - 1, 70)))
         headers.add("From", from_header(identity, call.caller.realm, generate_tag()))
-        headers.add("To", f"<sip:{endpoint['username']}@{call.caller.realm}>")
+        headers.add("To", f"<{party.to}>")
         headers.add("Call-ID", f"{uuid.uuid4().hex}@sipline")
         headers.add("CSeq", "1 INVITE")
         headers.add("Contact", contact)
         headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO")
-        headers.add("User-Agent", "sipline")
+        headers.add("User-Agent", f"sipline/{__version__}")
+        for name, value in party.headers:
+            headers.add(name, value)
         if body:
             headers.add("Content-Type", media.SDP)
         invite = SipRequest("INVITE", target.contact, headers, body)
-        leg = Leg(call, target, sid, invite, contact, endpoint, policy)
+        leg = Leg(call, target, sid, invite, contact, party)
         self.records.create(
             {
                 **new_record(sid, call.caller.project["id"], "outbound", self.local.node_id),
                 "parent_call_sid": call.sid,
                 "from_address": f"sip:{identity.user}@{call.caller.realm}",
-                "to_address": f"sip:{endpoint['username']}@{call.caller.realm}",
+                "to_address": party.to,
                 "caller_name": identity.display,
                 "status": "queued",
                 "sip_call_id": leg.call_id,
-                "endpoint_id": endpoint["id"],
+                "endpoint_id": party.endpoint["id"] if party.endpoint is not None else None,
             }
         )
         return leg

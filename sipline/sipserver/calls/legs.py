@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sipline.sip.dialog import Dialog
+from sipline.sip.digest import answer_challenge, parse_challenge
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import parse_name_addr
+from sipline.sip.headers import generate_tag, parse_name_addr
 from sipline.sip.message import SipRequest, SipResponse
-from sipline.sip.sdp import MediaPolicy
 from sipline.sip.transaction import ClientInvite, Deliver, NoAck, TimedOut, cancel_request
 
 from ..flows import Flow
-from .routing import Target
+from .routing import Party, Target
 
 if TYPE_CHECKING:
     from .call import Call
@@ -35,16 +35,16 @@ class Leg:
         sid: str,
         invite: SipRequest,
         contact: str,
-        endpoint: dict[str, Any],
-        policy: MediaPolicy,
+        party: Party,
     ) -> None:
         self.call = call
         self.target = target
         self.sid = sid
         self.invite = invite
         self.contact = contact
-        self.endpoint = endpoint
-        self.policy = policy
+        self.party = party
+        self.policy = party.policy
+        self.authenticated = False  # answered a remote server's challenge once already
         self.txn: ClientInvite | None = None
         self.dialog: Dialog | None = None  # the answered one
         self.acks: dict[str, SipRequest] = {}  # remote tag -> the ACK sent, sent again on a repeated 2xx
@@ -90,9 +90,40 @@ class Leg:
         elif status < 300:
             self._on_answer(response)
         elif self.final is None:
+            if status in (401, 407) and self._authenticate(response):
+                return  # asked again, with credentials (the challenge was ACKed by the transaction)
             self.final = status
             self.final_response = response
             self.call.leg_failed(self, status, response.reason)
+
+    def _authenticate(self, challenge: SipResponse) -> bool:
+        """Answer a remote server's challenge once, with the credentials the document gave
+        (RFC 3261 §22.2): the same INVITE, CSeq one higher, with Authorization."""
+        party = self.party
+        if self.authenticated or self.cancel_wanted or party.username is None or party.password is None:
+            return False
+        header = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
+        for value in challenge.headers.get_all(header):
+            parsed = parse_challenge(value)
+            if parsed is None:
+                continue
+            answer = answer_challenge(
+                parsed, "INVITE", self.invite.uri, party.username, party.password, cnonce=generate_tag()
+            )
+            if answer is None:
+                continue
+            headers = self.invite.headers.copy()
+            cseq = int((headers.get("CSeq") or "1").split()[0]) + 1
+            headers.set("CSeq", f"{cseq} INVITE")
+            headers.set("Via", self._via())
+            headers.add("Authorization" if challenge.status == 401 else "Proxy-Authorization", answer)
+            self.invite = SipRequest("INVITE", self.invite.uri, headers, self.invite.body)
+            self.authenticated = True
+            self.provisional = False
+            self.start()
+            self.flow.release()  # start() took the flow again for the same leg
+            return True
+        return False
 
     def _on_answer(self, response: SipResponse) -> None:
         tag = _to_tag(response)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sipline.sip.sdp import MediaPolicy
 from sipline.store import bindings, endpoints
 
 from ..flows import Flow
@@ -28,6 +29,23 @@ class Target:
     contact: str
     flow: Flow
     route: str | None = None
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who a leg rings: an endpoint of this installation (its record, with its profile's columns),
+    or someone at a remote SIP server (credentials for its challenge, extra headers)."""
+
+    to: str  # the To URI of the INVITE
+    policy: MediaPolicy  # what its offer may carry
+    endpoint: dict[str, Any] | None = None
+    username: str | None = None
+    password: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return str(self.endpoint["username"]) if self.endpoint is not None else self.to
 
 
 @dataclass(frozen=True)
