@@ -32,7 +32,6 @@ from .domains import Domains
 from .flows import Flow, FlowTable
 from .local import Local
 from .nodes import Nodes
-from .outbound import Outbound
 from .registrar import Registrar
 from .relay import Relay
 from .resolve import Resolver
