@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -128,7 +129,12 @@ class Call:
         self._ended = asyncio.Event()
         self._bridge: asyncio.Future[str] | None = None  # who ended the bridge: caller, callee, limit
         self.last_answer = b""  # the SDP the caller was last answered with
+        self.final_status = ""  # the record's status once ended, and the SIP status behind it
+        self.final_sip_status = 0
+        self.ended_time: float | None = None
         self._time_limit: float | None = None
+        # Told each status a leg's record takes (a handler's status callbacks for dialled legs).
+        self.watcher: Callable[[Leg, str], None] | None = None
         self.end_reason = ""
         # What the engine finds the call by: its dialogs (in-dialog requests), its INVITE (CANCEL).
         self.dialog_ids: list[DialogId] = []
@@ -170,6 +176,8 @@ class Call:
                 continue
             self.legs.append(leg)
             leg.start()
+            if self.watcher is not None:
+                self.watcher(leg, "queued")
         if not any(leg.final is None for leg in self.legs):
             outcome = (
                 failure_outcome(self._finals, rang_out=False)
@@ -187,14 +195,21 @@ class Call:
             self._dial = None
 
     def reject(
-        self, status: int, reason: str | None = None, *, why: str | None = None, record_status: str | None = None
+        self,
+        status: int,
+        reason: str | None = None,
+        *,
+        why: str | None = None,
+        record_status: str | None = None,
+        error_code: int | None = None,
     ) -> None:
         """Answer the caller with a failure (never answered), and end the call; `record_status`
-        is what its Call record says (derived from `status` when not given)."""
+        is what its Call record says (derived from `status` when not given), `error_code` the
+        SignalWire/Twilio error behind it (11200, 12100), if any."""
         if self.txn.final is None:
             headers = [warning(why)] if why else []
             self._to_caller(status, reason, headers=headers)
-        self._end(why or reason or str(status), status=record_status)
+        self._end(why or reason or str(status), status=record_status, error_code=error_code)
 
     def hang_up(self, why: str = "hung up") -> None:
         """End the call from our side: BYE whoever is connected, CANCEL whoever rings."""
@@ -226,7 +241,7 @@ class Call:
     def leg_progress(self, leg: Leg, response: SipResponse) -> None:
         if not leg.ringing:
             leg.ringing = True
-            self.engine.records.update(leg.sid, status="ringing")
+            self._leg_update(leg, status="ringing")
         if self.txn.final is not None or self._dial is None:
             return
         body = None
@@ -272,7 +287,7 @@ class Call:
         self.last_answer = answer or b""
         self._bridge = asyncio.get_running_loop().create_future()
         self._to_caller(200, headers=headers, body=answer or b"")
-        self.engine.records.update(leg.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
+        self._leg_update(leg, status="in-progress", answered_time=self.answered_time, sip_result_code=200)
         self.engine.records.update(
             self.sid, status="in-progress", answered_time=self.answered_time, sip_result_code=200
         )
@@ -514,12 +529,20 @@ class Call:
         if callee is not None:
             self.engine.untrack_dialog(self, callee.dialog.id)
         if self.peer is not None:
-            self.engine.records.update(self.peer.sid, status="completed", end_time=time.time())
+            self._leg_update(self.peer, status="completed", end_time=time.time())
             self.peer.ended_time = time.time()
         if self._bridge is not None and not self._bridge.done():
             self._bridge.set_result(who)
 
-    def _end(self, why: str, *, status: str | None = None, sip_status: int | None = None, who: str = "sipline") -> None:
+    def _end(
+        self,
+        why: str,
+        *,
+        status: str | None = None,
+        sip_status: int | None = None,
+        who: str = "sipline",
+        error_code: int | None = None,
+    ) -> None:
         if self.state == "ended":
             return
         answered = self.answered_time is not None
@@ -533,21 +556,25 @@ class Call:
         now = time.time()
         if self.peer is not None and self.peer.ended_time is None:
             self.peer.ended_time = now
-            self.engine.records.update(self.peer.sid, status="completed", end_time=now)
+            self._leg_update(self.peer, status="completed", end_time=now)
         if self._bridge is not None and not self._bridge.done():
             self._bridge.set_result(who)
         if answered:
+            self.final_status, self.final_sip_status = "completed", 200
             self.engine.records.update(self.sid, status="completed", end_time=now)
         else:
             final = self.txn.final.status if self.txn.final is not None else 480
             word = status or _status_word(final)
+            self.final_status, self.final_sip_status = word, sip_status or final
             self.engine.records.update(
                 self.sid,
                 status=word,
                 end_time=now,
                 sip_result_code=sip_status or final,
+                error_code=error_code,
                 error_message=None if word in ("busy", "no-answer", "canceled") else why,
             )
+        self.ended_time = now
         self.flow.release()
         for leg in self.legs:
             leg.flow.release()
@@ -566,9 +593,14 @@ class Call:
             log.info("SIP call %s from %s not answered (%s): %s", self.sid, self.caller.username, final, why)
 
     def _leg_record_final(self, leg: Leg, status: str, sip_status: int, why: str | None = None) -> None:
-        self.engine.records.update(
-            leg.sid, status=status, end_time=time.time(), sip_result_code=sip_status, error_message=why
-        )
+        self._leg_update(leg, status=status, end_time=time.time(), sip_result_code=sip_status, error_message=why)
+
+    def _leg_update(self, leg: Leg, **changes: object) -> None:
+        """A leg's record changes (and whoever watches the legs hears of a new status)."""
+        self.engine.records.update(leg.sid, **changes)
+        status = changes.get("status")
+        if self.watcher is not None and isinstance(status, str):
+            self.watcher(leg, status)
 
     # --- messages to the caller ------------------------------------------------------------------
 
