@@ -386,15 +386,17 @@ class _Loader(yaml.SafeLoader):
 
 
 def _load_yaml(text: str) -> object:
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         return loader.get_single_data()
     except yaml.YAMLError as error:
         raise _NotYaml(" ".join(str(error).split())[:200]) from None
     except ValueError as error:  # a timestamp or integer YAML recognised but cannot build
         raise _NotYaml(str(error)[:200]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _plain(tree: object) -> object:

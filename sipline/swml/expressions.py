@@ -237,29 +237,30 @@ class _Parser:
         return operands[0] if len(operands) == 1 else AnyOf(tuple(operands))
 
     def both(self) -> Condition:
-        operands = [self.negation()]
+        operands = [self.comparison()]
         while self.peek() == ("op", "&&"):
             self.take()
-            operands.append(self.negation())
+            operands.append(self.comparison())
         return operands[0] if len(operands) == 1 else AllOf(tuple(operands))
 
+    def comparison(self) -> Condition:
+        left = self.negation()
+        token = self.peek()
+        if token is not None and token[0] == "op" and token[1] in _COMPARISONS:
+            self.take()
+            return Compare(token[1], left, self.negation())
+        return left
+
     def negation(self) -> Condition:
+        """`!` binds tighter than a comparison, as in JavaScript; `!!x` is x as a boolean."""
         count = 0
         while self.peek() == ("op", "!"):
             self.take()
             count += 1
-        operand = self.comparison()
-        for _ in range(count):
-            operand = Not(operand)
-        return operand
-
-    def comparison(self) -> Condition:
-        left = self.operand()
-        token = self.peek()
-        if token is not None and token[0] == "op" and token[1] in _COMPARISONS:
-            self.take()
-            return Compare(token[1], left, self.operand())
-        return left
+        operand = self.operand()
+        if count == 0:
+            return operand
+        return Not(operand) if count % 2 else Not(Not(operand))
 
     def operand(self) -> Condition:
         kind, text = self.take()
