@@ -581,12 +581,18 @@ def _fields(
 def _text(value: object, where: str, *, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         _fail(where, f"must be a string, got {_type_name(value)} (quote it in YAML)", _WRONG_TYPE)
-    if len(value) > limit:
-        _fail(where, f"at most {limit} characters")
-    if _CONTROL.search(value):
-        _fail(where, "control characters (line breaks, tabs, NUL) are not allowed")
+    check_line(value, where, limit)
     _placeholders(value, where)
     return value
+
+
+def check_line(text: str, where: str, limit: int = MAX_TEXT) -> str:
+    """One line of text bound for a SIP message or a URL: bounded, without control characters."""
+    if len(text) > limit:
+        _fail(where, f"at most {limit} characters")
+    if _CONTROL.search(text):
+        _fail(where, "control characters (line breaks, tabs, NUL) are not allowed")
+    return text
 
 
 def _placeholders(text: str, where: str) -> None:
@@ -672,6 +678,7 @@ def _type_name(value: object) -> str:
 
 def check_target(text: str, where: str) -> str:
     """`to`: a sip:/sips: URI or a number; the other kinds SignalWire dials are refused by name."""
+    check_line(text, where, 512)
     lowered = text.lower()
     if lowered.startswith(("sip:", "sips:")):
         if len(text.split(":", 1)[1].strip()) == 0 or any(c in text for c in ' <>"'):
@@ -689,6 +696,7 @@ def check_target(text: str, where: str) -> str:
 
 
 def check_url(text: str, where: str) -> str:
+    check_line(text, where)
     try:
         parts = urlsplit(text)
         valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

@@ -218,6 +218,7 @@ class SwmlSession:
         self._ended: Action | None = None
         self._jumps = 0
         self._goto_counts: dict[tuple[int, str, str], int] = {}
+        self._documents: dict[int, Document] = {}
         self._steps = 0
         self._steps_since_waiting = 0
         self._document: Document | None = None
@@ -364,8 +365,10 @@ class SwmlSession:
                 doc.TIMEOUT_SECONDS,
                 scopes,
             )
-            caller_id = self._optional(first.from_ if first.from_ is not None else step.from_, scopes)
-            caller_name = self._optional(first.from_name if first.from_name is not None else step.from_name, scopes)
+            caller_id = _line(first.from_ if first.from_ is not None else step.from_, scopes, f"{where}.from")
+            caller_name = _line(
+                first.from_name if first.from_name is not None else step.from_name, scopes, f"{where}.from_name"
+            )
             dials.append(
                 Dial(
                     targets=tuple(self._target(step, d, scopes) for d in group),
@@ -400,8 +403,8 @@ class SwmlSession:
         return Target(
             uri=uri,
             kind="sip" if kind == "sip" else "number",
-            username=self._optional(destination.username, scopes) or None,
-            password=self._optional(destination.password, scopes) or None,
+            username=_line(destination.username, scopes, f"{where}.username") or None,
+            password=_line(destination.password, scopes, f"{where}.password") or None,
             codecs=doc.check_codecs(expand_text(codecs, scopes), f"{where}.codecs") if codecs else (),
             callback=callback,
         )
@@ -483,6 +486,7 @@ class SwmlSession:
         if target is None:
             raise Invalid(f"{step.where}.label: there is no label {label[:60]!r} in section {section.section[:60]!r}")
         limit = self._integer(step.max, f"{step.where}.max", doc.GOTO_MAX, scopes)
+        self._documents[id(section.document)] = section.document  # the id stays this document's
         key = (id(section.document), section.section, label)
         if self._goto_counts.get(key, 0) >= limit:
             return
@@ -570,8 +574,10 @@ class SwmlSession:
             raise Invalid(f"{where}: {render(expanded)[:40]!r} (from {value[:60]}) is not an integer")
         return doc.check_integer(number, where, bounds, also=also)
 
-    def _optional(self, value: str | None, scopes: Mapping[str, object]) -> str:
-        return expand_text(value, scopes) if value is not None else ""
+
+def _line(value: str | None, scopes: Mapping[str, object], where: str) -> str:
+    """An optional text field, expanded and checked for what it goes into (a SIP header)."""
+    return doc.check_line(expand_text(value, scopes), where, 256) if value is not None else ""
 
 
 def _user_part(uri: str) -> str:

@@ -609,3 +609,20 @@ def test_many_methods_without_a_dial_or_a_pause_are_stopped():
     actions = run(document)
     assert isinstance(actions[-1], DocumentError)
     assert "1000 methods ran without a connect or a sleep" in actions[-1].message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("to", "sip:a@x\r\nVia: SIP/2.0/UDP evil"),
+        ("from", "+1555\r\nX-Evil: 1"),
+        ("from_name", "Alice\nX-Evil: 1"),
+        ("username", "u\x00"),
+        ("call_state_url", "https://h.example.com/\r\nHost: evil"),
+    ],
+)
+def test_text_from_variables_cannot_carry_line_breaks_into_the_invite(field, value):
+    connect = {"to": "sip:a@x", field: "%{vars.v}"}
+    actions = run(swml({"connect": connect}), sw=session(vars={"v": value}))
+    assert isinstance(actions[-1], DocumentError)
+    assert "control characters" in actions[-1].message
