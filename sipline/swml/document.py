@@ -11,9 +11,11 @@ What sipline runs (it has no media of its own, see `sipline.handlers.actions`):
   `headers`, `codecs`, `timeout`, `max_duration`, `answer_on_bridge`, `username` / `password`,
   `call_state_url` / `call_state_events`, `result`), `hangup`, `sleep`, `transfer`, `execute`,
   `goto`, `label`, `return`, `set`, `unset`, `switch`, `cond`.
-- `answer` is accepted and does nothing: sipline answers the caller only when a `connect` target
-  answers (answer-on-bridge), so `answer` followed by `connect`, the most common SWML opening,
-  runs as SignalWire's would, without the seconds of silence in between.
+- `answer` is accepted and does nothing: with no media of its own, sipline answers the caller only
+  when a `connect` target answers (answer-on-bridge, whatever `answer_on_bridge` says). So the
+  most common SWML opening, `answer` then `connect`, runs, the caller hearing the callee ring
+  rather than silence; a document that answers and then only sleeps or hangs up ends the call
+  unanswered (480/486/603) instead of answered.
 - Methods that play, record or listen to audio (`play`, `prompt`, `record`, `ai`, `tap`, ...) need
   media and are refused, as are the ones sipline has no way to carry out (`send_sms`, `request`,
   `sip_refer`, `user_event`) and unknown ones.
