@@ -7,7 +7,8 @@ message names the verb, the attribute and what is allowed, e.g.
     <Say> needs media (audio to or from the caller), which sipline does not support yet
 
 The XML is untrusted: no DTD, no entity declarations, no external references (defusedxml), at
-most 64 KiB and 16 levels of elements. What is kept is only what sipline can do without media of
+most 64 KiB and 16 levels of elements, served as text/xml, application/xml, text/html (Twilio
+reads all three as TwiML) or with no content type. What is kept is only what sipline can do without media of
 its own: <Dial> with <Sip> or <Number> nouns (or a bare number), <Hangup>, <Reject>, <Redirect>,
 <Pause>. Attribute names and verbs are case-sensitive, as in TwiML; attribute *values* that are
 keywords (GET, true, busy...) are not. Attributes sipline does not know are ignored (TwiML adds
@@ -232,9 +233,11 @@ class _Attributes:
         self.verb = verb
         self._attrib = attrib
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: str, strip: bool = True) -> str | None:
         value = self._attrib.get(name)
-        return None if value is None or value.strip() == "" else value.strip()
+        if value is None or value.strip() == "":
+            return None
+        return value.strip() if strip else value
 
     def bad(self, name: str, value: str, rule: str, allowed: str) -> NoReturn:
         _refuse(
@@ -269,8 +272,10 @@ class _Attributes:
     def flag(self, name: str, default: bool) -> bool:
         return self.choice(name, "true" if default else "false", ("true", "false")) == "true"
 
-    def text(self, name: str, max_length: int, pattern: re.Pattern[str] | None = None, rule: str = "") -> str | None:
-        value = self.raw(name)
+    def text(
+        self, name: str, max_length: int, pattern: re.Pattern[str] | None = None, rule: str = "", strip: bool = True
+    ) -> str | None:
+        value = self.raw(name, strip)
         if value is None:
             return None
         if _CONTROL.search(value):
@@ -463,8 +468,8 @@ def _sip(attributes: _Attributes, noun: Element, base_url: str) -> Target:
     attributes.refuse(["url"], "a document for the callee before the bridge (whisper) " + _NOT_YET)
     attributes.method()
     attributes.whole("sessionTimeout", 0, 0, 86400)  # checked; sipline keeps its own session timer
-    username = attributes.text("username", 128)
-    password = attributes.text("password", 128)
+    username = attributes.text("username", 128, strip=False)  # credentials byte for byte
+    password = attributes.text("password", 128, strip=False)
     if (username is None) != (password is None):
         _refuse("<Sip> username and password go together: give both or neither", verb="Sip")
     codecs: list[str] = []

@@ -531,6 +531,11 @@ def test_sip_credentials():
     assert (target.username, target.password) == ("admin", "1234")
 
 
+def test_sip_credentials_are_kept_byte_for_byte():
+    target = sip("sip:bob@example.com", 'username="admin" password=" s3cret "')
+    assert target.password == " s3cret "
+
+
 @pytest.mark.parametrize("attributes", ['username="admin"', 'password="1234"'])
 def test_sip_username_and_password_go_together(attributes):
     assert "give both or neither" in error(f"<Response><Dial><Sip {attributes}>sip:b@x</Sip></Dial></Response>").message
