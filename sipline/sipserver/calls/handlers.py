@@ -36,7 +36,7 @@ from sipline.handlers.actions import (
 )
 from sipline.handlers.actions import Target as DialTarget
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import parse_uri
+from sipline.sip.headers import parse_name_addr, parse_uri
 from sipline.sip.message import SipRequest
 from sipline.sip.sdp import MediaPolicy
 from sipline.webhooks.client import Fetched, FetchFailed
@@ -79,6 +79,7 @@ class HandlerRun:
         self.project = call.caller.project
         self.signing_key = str(self.project.get("signing_key") or "")
         self.fallback_used = False
+        self.session: Session | None = None
         self.last: DialResult | None = None
         self._sequence = itertools.count()
         self._leg_sequences: dict[str, itertools.count[int]] = {}
@@ -110,6 +111,7 @@ class HandlerRun:
                 self._status_callback()
 
     async def _drive(self, kind: _Document, first: Fetch) -> None:
+        self.session = kind.session
         action: Action = await self._load(kind, first)
         while not self.call.ended:
             if isinstance(action, Dial):
@@ -139,7 +141,12 @@ class HandlerRun:
     async def _fetch(self, fetch: Fetch) -> Fetched | FetchFailed:
         client = self.engine.webhooks
         if fetch.json:
-            body = swml.request_body(self._swml_call(), {}, dict(fetch.params))
+            session = self.session
+            body = (
+                session.fetch_body(self._swml_call())
+                if isinstance(session, swml.SwmlSession)
+                else swml.request_body(self._swml_call(), {}, {})
+            )
             return await client.fetch(fetch.url, fetch.method, json_body=body, signing_key=self.signing_key)
         params = {**self._voice_params(), **dict(fetch.params)}
         return await client.fetch(fetch.url, fetch.method, params=params, signing_key=self.signing_key)
@@ -322,22 +329,22 @@ class HandlerRun:
                 params[f"SipHeader_{name}"] = value
         return params
 
-    def _swml_call(self) -> Any:
+    def _swml_call(self) -> swml.CallInfo:
+        """The call as SWML sees it (`%{call.*}`, and the JSON POSTed to fetch a document)."""
         call, request = self.call, self.request
         return swml.CallInfo(
             call_id=call.sid,
-            node_id=self.engine.local.node_id,
-            segment_id=call.sid,
-            call_state="created" if call.answered_time is None else "answered",
-            direction="inbound",
-            type="sip",
             from_=f"sip:{call.caller.username}@{call.caller.realm}",
             to=request.uri,
-            headers=tuple((n, v) for n, v in request.headers.items() if n.lower().startswith("x-")),
             project_id=str(self.project["id"]),
             space_id=str(self.project["id"]),
-            sip_call_id=request.headers.get("Call-ID") or "",
-            sip_source=call.flow.remote[0],
+            node_id=self.engine.local.node_id,
+            segment_id=call.sid,
+            call_state="answered" if call.answered_time is not None else "created",
+            direction="inbound",
+            type="sip",
+            headers=tuple((n, v) for n, v in request.headers.items() if n.lower().startswith("x-")),
+            sip_data=_sip_data(request),
         )
 
     def _status_callback(self) -> None:
@@ -423,3 +430,25 @@ async def _until(event: Awaitable[None], seconds: float) -> None:
         await asyncio.wait_for(event, seconds)
     except TimeoutError:
         pass
+
+
+def _sip_data(request: SipRequest) -> swml.SipData:
+    """The parts of the caller's INVITE SWML names (sip_req_*, sip_from_*, sip_to_*, sip_contact_*)."""
+    parts: dict[str, Any] = {}
+    for prefix, value in (
+        ("sip_req", request.uri),
+        ("sip_from", request.headers.get("From") or ""),
+        ("sip_to", request.headers.get("To") or ""),
+        ("sip_contact", request.headers.get("Contact") or ""),
+    ):
+        try:
+            uri = parse_uri(parse_name_addr(value).uri if prefix != "sip_req" else value)
+        except SipParseError:
+            continue
+        parts[f"{prefix}_uri"] = f"{uri.user}@{uri.host}" if uri.user else uri.host
+        parts[f"{prefix}_user"] = uri.user or ""
+        parts[f"{prefix}_host"] = uri.host
+        if prefix == "sip_contact":
+            parts["sip_contact_port"] = str(uri.port or "")
+            parts["sip_contact_params"] = tuple((k, v or "") for k, v in uri.params.items())
+    return swml.SipData(**parts)
