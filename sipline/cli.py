@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .config import Settings, settings_error
+from .domain.errors import NotFound
 from .domain.fields import FieldError
 from .domain.profile import domain_identifier as check_domain_identifier
 from .domain.profile import sip_domain
@@ -69,9 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--domain-identifier")
     create.add_argument("--json", action="store_true")
-    listing = proj.add_parser("list", help="list projects")
+    listing = proj.add_parser("list", help="list projects, with their signing keys")
     _common(listing)
     listing.add_argument("--json", action="store_true")
+    rotate = proj.add_parser(
+        "rotate-signing-key", help="give a project a new signing key (requests are signed with it at once)"
+    )
+    _common(rotate)
+    rotate.add_argument("project", metavar="PROJECT_ID")
+    rotate.add_argument("--json", action="store_true")
 
     tok = sub.add_parser("tokens", help="manage API tokens").add_subparsers(dest="action", required=True)
     tcreate = tok.add_parser("create", help="create an API token (shown once)")
@@ -125,7 +132,12 @@ def _project_view(project: dict[str, Any], settings: Settings) -> dict[str, Any]
         "id": project["id"],
         "name": project["name"],
         "domain": sip_domain(project["domain_identifier"], settings.sip_domain),
+        "signing_key": project["signing_key"],
     }
+
+
+def _project_line(view: dict[str, Any]) -> str:
+    return f"{view['id']}  {view['name']}  {view['domain']}  signing key {view['signing_key']}"
 
 
 async def _migrate(rt: Runtime, args: argparse.Namespace) -> int:
@@ -150,13 +162,22 @@ async def _projects_create(rt: Runtime, args: argparse.Namespace) -> int:
     if project is None:
         raise UsageError(f"domain identifier {ident!r} is already taken")
     view = _project_view(project, rt.settings)
-    _print(view, args.json, f"{view['id']}  {view['name']}  {view['domain']}")
+    _print(view, args.json, _project_line(view))
     return 0
 
 
 async def _projects_list(rt: Runtime, args: argparse.Namespace) -> int:
     rows = [_project_view(p, rt.settings) for p in await rt.db.read(projects.list_all)]
-    _print(rows, args.json, "\n".join(f"{v['id']}  {v['name']}  {v['domain']}" for v in rows))
+    _print(rows, args.json, "\n".join(map(_project_line, rows)))
+    return 0
+
+
+async def _projects_rotate_signing_key(rt: Runtime, args: argparse.Namespace) -> int:
+    try:
+        key = await rt.db.write(projects.rotate_signing_key, args.project)
+    except NotFound:
+        raise UsageError(f"no project with id {args.project!r}") from None
+    _print({"id": args.project, "signing_key": key}, args.json, key)
     return 0
 
 
@@ -210,6 +231,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[Runtime, argparse.Namespace], 
     ("migrate", None): _migrate,
     ("projects", "create"): _projects_create,
     ("projects", "list"): _projects_list,
+    ("projects", "rotate-signing-key"): _projects_rotate_signing_key,
     ("tokens", "create"): _tokens_create,
     ("tokens", "list"): _tokens_list,
     ("tokens", "revoke"): _tokens_revoke,

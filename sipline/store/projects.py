@@ -33,6 +33,11 @@ def _slug(name: str) -> str:
     return slug or "project"
 
 
+def new_signing_key() -> str:
+    """A project's signing key: 160 random bits, with a prefix that says what it is when it leaks."""
+    return "PSK_" + secrets.token_hex(20)
+
+
 def domain_identifier_taken(conn: Connection, domain_identifier: str, except_id: str | None = None) -> bool:
     query = sa.select(projects.c.id).where(projects.c.domain_identifier == domain_identifier)
     if except_id:
@@ -54,9 +59,19 @@ def create(conn: Connection, name: str, domain_identifier: str | None = None) ->
         "default_encryption": DEFAULT_ENCRYPTION,
         "default_send_as": None,
         "created_at": time.time(),
+        "signing_key": new_signing_key(),
     }
     conn.execute(projects.insert().values(**row))
     return row
+
+
+def rotate_signing_key(conn: Connection, project_id: str) -> str:
+    """Give the project a new signing key and return it; the old one stops signing at once."""
+    key = new_signing_key()
+    done = conn.execute(projects.update().where(projects.c.id == project_id).values(signing_key=key))
+    if done.rowcount != 1:
+        raise NotFound()
+    return key
 
 
 def list_all(conn: Connection) -> list[dict[str, Any]]:

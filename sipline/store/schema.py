@@ -27,6 +27,8 @@ projects = sa.Table(
     sa.Column("default_encryption", sa.String(16), nullable=False),
     sa.Column("default_send_as", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The HMAC key that signs requests to the project's URLs (X-SignalWire-Signature, X-Twilio-Signature).
+    sa.Column("signing_key", sa.String(64), nullable=False),
 )
 
 # The SIP profile lives on the project row: these columns.
