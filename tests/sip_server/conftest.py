@@ -12,6 +12,7 @@ import pytest
 from sipline.api.app import create_app
 from sipline.runtime import Runtime
 from sipline.sipserver.service import SipService
+from tests.sip_server.world import server, world  # noqa: F401  (fixtures for the call tests)
 
 
 class Clock:

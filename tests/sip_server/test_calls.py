@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,68 +17,12 @@ from sipline.runtime import Runtime
 from sipline.sip.message import serialize
 from sipline.sip.transaction import NoAck
 from sipline.sipserver.server import SipServer
-from tests.conftest import Project, new_project
 from tests.sip_server.ua import ANSWER, OFFER, SRTP_OFFER, UA, Leg
-
-
-def _runtime_on_free_ports(runtime: Runtime, data_dir: Path, **settings: object) -> Runtime:
-    update = {"sip_udp_port": 0, "sip_tcp_port": 0, "sip_tls_port": 0, "data_dir": data_dir, **settings}
-    return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update=update))
-
-
-@pytest.fixture
-async def server(runtime: Runtime, tmp_path: Path) -> AsyncIterator[SipServer]:
-    sip = SipServer(_runtime_on_free_ports(runtime, tmp_path, call_ring_timeout=3.0))
-    sip.service.domains.ttl = 0
-    await sip.start()
-    yield sip
-    # Whatever the test did, no call, dialog or held connection is left behind once it is over.
-    engine = sip.service.calls
-    assert not engine.calls and not engine.dialogs and not engine._invites
-    assert all(connection.users == 0 for connection in sip._connections)
-    await sip.stop()
-
-
-@dataclasses.dataclass
-class World:
-    server: SipServer
-    project: Project
-    domain: str
-
-    def ua(self, endpoint: dict, transport: str = "udp", password: str = "s3cret-pass") -> UA:
-        port = self.server.ports[transport]
-        cafile = self.server.runtime.settings.data_dir / "sip-tls-cert.pem"
-        return UA(endpoint["username"], password, self.domain, ("127.0.0.1", port), transport=transport, cafile=cafile)
-
-    async def calls(self) -> list[dict]:
-        await self.server.service.calls.records.flush()
-        response = await self.project.client.get(
-            f"/api/laml/2010-04-01/Accounts/{self.project.id}/Calls.json", headers=self.project.auth
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["calls"]
-
-
-@pytest.fixture
-async def world(server: SipServer, runtime: Runtime, sip_client) -> World:
-    project = await new_project(runtime, sip_client)
-    domain = (await project.request("GET", "/sip_profile")).json()["domain"]
-    return World(server, project, domain)
+from tests.sip_server.world import World, answered_call, runtime_on_free_ports
 
 
 async def _answered_call(world: World, alice: UA, bob: UA) -> tuple:
-    caller = await alice.invite(bob.username)
-    callee = await bob.incoming()
-    bob.answer(callee, 180, "Ringing", body="")
-    ringing = await alice.response(caller.call_id, final=False)
-    assert ringing.status == 180
-    bob.answer(callee)
-    ok = await alice.response(caller.call_id)
-    assert ok.status == 200
-    alice.established(caller, ok)
-    alice.ack(caller)
-    await bob.request("ACK", call_id=callee.call_id)
-    return caller, callee, ok
+    return await answered_call(alice, bob)
 
 
 async def test_a_registered_endpoint_calls_another_by_user_name_and_either_hangs_up(world: World):
@@ -260,15 +202,17 @@ async def test_a_wrong_password_never_rings_anyone(world: World):
     assert await world.calls() == []
 
 
-async def test_an_endpoint_with_a_call_handler_is_refused_501_until_handlers_exist(world: World):
-    a = await world.project.create(call_handler="laml_webhooks", call_request_url="https://example.com/voice")
+async def test_an_endpoint_with_an_unsupported_call_handler_is_refused_with_a_warning(world: World):
+    a = await world.project.create(call_handler="dialogflow", call_dialogflow_agent_id="agent-1")
     b = await world.project.create()
     async with world.ua(a) as alice:
         leg = await alice.invite(b["username"])
         final = await alice.response(leg.call_id)
         assert final.status == 501
-        assert "laml_webhooks" in (final.headers.get("Warning") or "")
+        assert "dialogflow" in (final.headers.get("Warning") or "")
         alice.ack_failure(leg, final)
+    [record] = await world.calls()
+    assert (record["status"], record["sip_result_code"]) == ("failed", 501)
 
 
 async def test_hold_by_re_invite_and_dtmf_by_info_pass_across_in_both_directions(world: World):
@@ -447,7 +391,7 @@ async def test_a_call_placed_on_one_node_reaches_a_device_connected_to_another(
 ):
     """Two nodes on one store: the callee's TCP connection is held by node B, the caller talks to
     node A; B relays A's requests over the connection, and the callee's back to A."""
-    other = SipServer(_runtime_on_free_ports(runtime, tmp_path / "b"))
+    other = SipServer(runtime_on_free_ports(runtime, tmp_path / "b"))
     other.service.domains.ttl = 0
     await other.start()
     try:

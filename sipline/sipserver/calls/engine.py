@@ -22,12 +22,14 @@ from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.sdp import Refusal, SdpError, filter_sdp
 from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut, server_key
 from sipline.store import bindings as binding_store
+from sipline.webhooks import Callbacks, WebhookClient
 
 from ..flows import Flow, UdpFlow
 from ..responses import respond, warning
 from ..transactions import ServerTransaction
 from . import media
 from .call import Call, DialOutcome, Identity, caller_identity, from_header
+from .handlers import HandlerRun
 from .legs import Leg
 from .records import CallRecords, new_record
 from .routing import Party, Target, find_callee, targets
@@ -49,6 +51,8 @@ class CallEngine:
         self.callers = service.callers
         self.domains = service.domains
         self.records = CallRecords(self.db)
+        self.webhooks = WebhookClient()  # the one HTTP client for every user URL of every call
+        self.callbacks = Callbacks(self.webhooks)
         self.udp: asyncio.DatagramTransport | None = None  # set by the server once UDP listens
         self.calls: set[Call] = set()
         self.dialogs: dict[DialogId, tuple[Call, str]] = {}
@@ -84,11 +88,9 @@ class CallEngine:
         handler = caller.endpoint.get("call_handler")
         try:
             if handler:
-                call.reject(
-                    501, f"Not Implemented (call handler {handler})", why=f"call_handler {handler} is not supported yet"
-                )
-                return None
-            await self._direct(call, request)
+                await HandlerRun(self, call, request).run()
+            else:
+                await self._direct(call, request)
         finally:
             if not call.ended and call.txn.final is None:
                 call.reject(500, why="the call's handler stopped without an outcome")
@@ -136,7 +138,7 @@ class CallEngine:
             call.reject(404)
             return
         await self.service.nodes.learn({b.origin.node_id for b in callee.bindings if b.origin.node_id})
-        found = targets(callee, self._reach)
+        found = targets(callee, self.reach)
         if not found:
             call.reject(480, why=f"{user} has no reachable device")
             return
@@ -150,7 +152,8 @@ class CallEngine:
         elif not call.ended:
             call.reject(outcome.sip_status, why=f"{user}: {outcome.reason}", record_status=outcome.status)
 
-    def _reach(self, stored: binding_store.StoredBinding) -> Target | None:
+    def reach(self, stored: binding_store.StoredBinding) -> Target | None:
+        """A device's binding, as a target rung over the flow it registered on; None when gone."""
         origin = stored.origin
         if origin.node_id not in (None, self.local.node_id):
             # Held by another node: through it, while it is alive (sipline.sipserver.relay).
@@ -282,6 +285,8 @@ class CallEngine:
         for call in list(self.calls):
             call.hang_up("sipline is stopping")
         await self.records.close()
+        await self.callbacks.aclose()
+        await self.webhooks.aclose()
 
 
 def _dialled_user(request: SipRequest, realm: str, is_own: Any) -> str | None:

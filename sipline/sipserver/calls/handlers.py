@@ -12,6 +12,7 @@ says why: 502 for a document that could not be fetched (11200), 500 for one that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -39,10 +40,10 @@ from sipline.sip.errors import SipParseError
 from sipline.sip.headers import parse_name_addr, parse_uri
 from sipline.sip.message import SipRequest
 from sipline.sip.sdp import MediaPolicy
-from sipline.webhooks.client import Fetched, FetchFailed
 from sipline.webhooks.callbacks import status_params
+from sipline.webhooks.client import Fetched, FetchFailed
 
-from ..flows import UdpFlow
+from ..flows import Flow, UdpFlow
 from . import media
 from .call import Call, DialOutcome, Identity, caller_identity
 from .legs import Leg
@@ -96,7 +97,10 @@ class HandlerRun:
         self.call.ring()
         if handler == "laml_webhooks":
             kind = _Document(laml.parse, laml.LamlSession(), json=False)
-            url, method = str(self.endpoint["call_request_url"]), str(self.endpoint.get("call_request_method") or "POST")
+            url, method = (
+                str(self.endpoint["call_request_url"]),
+                str(self.endpoint.get("call_request_method") or "POST"),
+            )
             first = Fetch(url, method)
         else:
             info = self._swml_call()
@@ -147,9 +151,13 @@ class HandlerRun:
                 if isinstance(session, swml.SwmlSession)
                 else swml.request_body(self._swml_call(), {}, {})
             )
-            return await client.fetch(fetch.url, fetch.method, json_body=body, signing_key=self.signing_key)
+            fetched: Fetched | FetchFailed = await client.fetch(
+                fetch.url, fetch.method, json_body=body, signing_key=self.signing_key
+            )
+            return fetched
         params = {**self._voice_params(), **dict(fetch.params)}
-        return await client.fetch(fetch.url, fetch.method, params=params, signing_key=self.signing_key)
+        fetched = await client.fetch(fetch.url, fetch.method, params, signing_key=self.signing_key)
+        return fetched
 
     async def _fall_back(self, kind: _Document, error: DocumentError) -> Action:
         """A document that could not be fetched or run: once, the fallback URL (LaML), with
@@ -182,16 +190,22 @@ class HandlerRun:
             call.reject(action.status, record_status="busy" if action.status == 486 else "failed")
         elif isinstance(action, Hangup):
             status = {"hangup": 480, "busy": 486, "decline": 603}[action.reason]
-            call.reject(status, why=f"the call handler hung up ({action.reason})", record_status="busy" if status == 486 else "failed")
+            call.reject(
+                status,
+                why=f"the call handler hung up ({action.reason})",
+                record_status="busy" if status == 486 else "failed",
+            )
         elif isinstance(action, Finished):
             last = action.last
             if last is None:
-                call.reject(480, why="the call handler's document ended without connecting the call", record_status="failed")
+                call.reject(
+                    480, why="the call handler's document ended without connecting the call", record_status="failed"
+                )
             else:
-                status = {"busy": 486, "no-answer": 480, "canceled": 487}.get(last.status)
-                if status is None:
-                    status = last.sip_status if last.sip_status and last.sip_status >= 400 else 480
-                call.reject(status, why=f"dial {last.status}", record_status=_record_status(last.status))
+                code = {"busy": 486, "no-answer": 480, "canceled": 487}.get(last.status)
+                if code is None:
+                    code = last.sip_status if last.sip_status and last.sip_status >= 400 else 480
+                call.reject(code, why=f"dial {last.status}", record_status=_record_status(last.status))
 
     # --- dialling --------------------------------------------------------------------------------
 
@@ -270,7 +284,13 @@ class HandlerRun:
         return await self._remote(uri, noun, headers)
 
     async def _endpoint_devices(
-        self, project_id: str, user: str, noun: DialTarget, headers: tuple[tuple[str, str], ...], *, realm: str | None = None
+        self,
+        project_id: str,
+        user: str,
+        noun: DialTarget,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        realm: str | None = None,
     ) -> list[tuple[Target, Party]] | str:
         callee = await self.engine.db.read(find_callee, project_id, user, time.time())
         if callee is None:
@@ -288,6 +308,7 @@ class HandlerRun:
         if not destinations:
             return f"{uri.host} does not resolve"
         destination = destinations[0]
+        flow: Flow
         if destination.transport == "udp":
             if self.engine.udp is None:
                 return "no UDP socket"
@@ -359,12 +380,13 @@ class HandlerRun:
         params = status_params(
             account_sid=str(self.project["id"]),
             call_sid=call.sid,
-            status=call.final_status,
+            call_status=call.final_status,
             direction="inbound",
-            from_=f"sip:{call.caller.username}@{call.caller.realm}",
-            to=self.request.uri,
-            sequence=next(self._sequence),
-            duration=duration,
+            from_address=f"sip:{call.caller.username}@{call.caller.realm}",
+            to_address=self.request.uri,
+            timestamp=time.time(),
+            sequence_number=next(self._sequence),
+            call_duration=duration,
             sip_result_code=call.final_sip_status,
         )
         method = str(self.endpoint.get("call_status_callback_method") or "POST")
@@ -388,13 +410,14 @@ class HandlerRun:
             params = status_params(
                 account_sid=str(self.project["id"]),
                 call_sid=leg.sid,
-                status="initiated" if event == "initiated" else status,
+                call_status="initiated" if event == "initiated" else status,
                 direction="outbound",
-                from_=f"sip:{self.call.caller.username}@{self.call.caller.realm}",
-                to=leg.party.to,
+                from_address=f"sip:{self.call.caller.username}@{self.call.caller.realm}",
+                to_address=leg.party.to,
+                timestamp=time.time(),
+                sequence_number=next(sequence),
                 parent_call_sid=self.call.sid,
-                sequence=next(sequence),
-                duration=duration,
+                call_duration=duration,
                 sip_result_code=leg.final,
             )
             if callback.json:
@@ -426,10 +449,8 @@ def _record_status(dial_status: str) -> str:
 
 async def _until(event: Awaitable[None], seconds: float) -> None:
     """Wait `seconds`, or less if `event` happens first (the caller hanging up during a Pause)."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event, seconds)
-    except TimeoutError:
-        pass
 
 
 def _sip_data(request: SipRequest) -> swml.SipData:
