@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,34 @@ def test_a_call_on_one_node_reaches_a_callee_connected_to_another(tmp_path: Path
             assert _statuses(node_a, caller) == {"inbound": "completed", "outbound": "completed"}
     finally:
         asyncio.run(_drop_pg_database(url))
+
+
+def test_a_laml_document_dials_a_remote_sipp_server_by_ip(server: Sipline, tmp_path: Path) -> None:
+    """The caller's endpoint runs LaML from a real webhook server; its <Dial><Sip> names a sipp UAS
+    outside the installation (an IP literal: RFC 3263 takes it as it is), which answers."""
+    from tests.integration.clients import SCENARIOS, free_port
+    from tests.webhooks.http_server import WebhookServer
+
+    with WebhookServer() as web, server.api() as api:
+        domain = server.domain(api)
+        caller, password = f"u{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex[:12]}"
+        server.create_endpoint(
+            api, username=caller, password=password, call_handler="laml_webhooks", call_request_url=web.url("/voice")
+        )
+        port = free_port()
+        web.respond("/voice", body=f"<Response><Dial><Sip>sip:trunk@127.0.0.1:{port}</Sip></Dial></Response>")
+        uas = subprocess.Popen(
+            [need("sipp"), "-sf", str(SCENARIOS / "uas_answer.xml"), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+             "-nostdin", "-timeout", "30s", "-trace_err"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            _ok(sipp_call(tmp_path / "caller", server.ports["udp"], caller, password, "anyone", domain))
+            assert uas.wait(timeout=30) == 0
+        finally:
+            if uas.poll() is None:
+                uas.kill()
+                uas.wait()
+        [request] = web.requests_to("/voice")
+        assert request.form["From"] == f"sip:{caller}@{domain}"
+    assert _statuses(server, caller) == {"inbound": "completed", "outbound": "completed"}

@@ -64,3 +64,33 @@ def test_two_softphones_call_each_other_and_either_can_hang_up(
         legs = [c for c in _calls(server, api) if alice_user in c["from"]]
     assert sorted(c["direction"] for c in legs) == ["inbound", "outbound"]
     assert all(c["status"] == "completed" for c in legs)
+
+
+def test_a_softphones_call_runs_its_laml_document(server: Sipline, tmp_path: Path) -> None:
+    """The caller's endpoint has a LaML handler on a real webhook server: whatever the phone dials,
+    the document decides: here, the other phone, by SIP URI, with a caller name of its own."""
+    from tests.webhooks.http_server import WebhookServer
+
+    with WebhookServer() as web, server.api() as api:
+        domain = server.domain(api)
+        alice_user, alice_pw = _endpoint(server, api, call_handler="laml_webhooks", call_request_url=web.url("/voice"))
+        bob_user, bob_pw = _endpoint(server, api)
+        web.respond(
+            "/voice",
+            body=f'<Response><Dial callerName="Reception"><Sip>sip:{bob_user}@{domain}</Sip></Dial></Response>',
+        )
+        common = {"domain": domain, "server_port": server.ports["udp"]}
+        with (
+            Softphone(tmp_path / "alice", username=alice_user, password=alice_pw, **common) as alice,
+            Softphone(tmp_path / "bob", username=bob_user, password=bob_pw, **common) as bob,
+        ):
+            alice.wait_registered()
+            bob.wait_registered()
+            alice.dial(f"sip:the-front-desk@{domain}")
+            bob.wait_for("CALL_ESTABLISHED")
+            alice.wait_for("CALL_ESTABLISHED")
+            alice.hang_up()
+            bob.wait_for("CALL_CLOSED")
+            alice.wait_for("CALL_CLOSED")
+        [request] = web.requests_to("/voice")
+        assert request.form["To"] == f"sip:the-front-desk@{domain}"

@@ -429,10 +429,9 @@ class UA:
         )
         return leg
 
-    def answer(self, leg: Leg, status: int = 200, reason: str = "OK", *, body: str = ANSWER) -> None:
+    def answer(
+        self, leg: Leg, status: int = 200, reason: str = "OK", *, body: str = ANSWER, headers: list[str] | None = None
+    ) -> None:
         assert leg.invite is not None
-        self.send(
-            self.reply(
-                leg.invite, status, reason, tag=leg.local_tag, body=body if status < 300 or status == 183 else ""
-            )
-        )
+        body = body if status < 300 or status == 183 else ""
+        self.send(self.reply(leg.invite, status, reason, tag=leg.local_tag, body=body, headers=headers))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from sipline.sip.dialog import Dialog, DialogId
-from sipline.sip.headers import quote
+from sipline.sip.errors import SipParseError
+from sipline.sip.headers import parse_uri, quote
 from sipline.sip.message import SipRequest, SipResponse
 from sipline.sip.sdp import MediaPolicy, Refusal, SdpError, SessionDescription
 from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut
@@ -636,6 +637,17 @@ def caller_identity(caller: Caller) -> Identity:
     send_as = endpoint.get("send_as") or endpoint.get("default_send_as")
     user = send_as if send_as and send_as != "random" else caller.username
     return Identity(endpoint.get("caller_id"), str(user))
+
+
+def dialled(request: SipRequest) -> str:
+    """What the caller dialled, as the Calls resource and a handler's `To` show it: the
+    Request-URI's scheme, user and host (a phone's own parameters, `;transport=udp`, left out)."""
+    try:
+        uri = parse_uri(request.uri)
+    except SipParseError:
+        return request.uri[:255]
+    host = f"{uri.host}:{uri.port}" if uri.port else uri.host
+    return f"{uri.scheme}:{uri.user}@{host}" if uri.user else f"{uri.scheme}:{host}"
 
 
 def from_header(identity: Identity, domain: str, tag: str) -> str:

@@ -28,7 +28,7 @@ from ..flows import Flow, UdpFlow
 from ..responses import respond, warning
 from ..transactions import ServerTransaction
 from . import media
-from .call import Call, DialOutcome, Identity, caller_identity, from_header
+from .call import Call, DialOutcome, Identity, caller_identity, dialled, from_header
 from .handlers import HandlerRun
 from .legs import Leg
 from .records import CallRecords, new_record
@@ -274,7 +274,7 @@ class CallEngine:
         return {
             **new_record(call.sid, call.caller.project["id"], "inbound", self.local.node_id),
             "from_address": f"sip:{call.caller.username}@{call.caller.realm}",
-            "to_address": request.uri,
+            "to_address": dialled(request),
             "caller_name": identity.display,
             "status": "ringing",
             "sip_call_id": request.headers.get("Call-ID"),

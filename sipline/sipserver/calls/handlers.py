@@ -45,7 +45,7 @@ from sipline.webhooks.client import Fetched, FetchFailed
 
 from ..flows import Flow, UdpFlow
 from . import media
-from .call import Call, DialOutcome, Identity, caller_identity
+from .call import Call, DialOutcome, Identity, caller_identity, dialled
 from .legs import Leg
 from .routing import Party, Target, find_callee, targets
 
@@ -135,11 +135,11 @@ class HandlerRun:
     async def _load(self, kind: _Document, fetch: Fetch) -> Action:
         """Fetch a document and begin it; the failure as a DocumentError (11200 or 12100)."""
         fetched = await self._fetch(fetch)
-        if isinstance(fetched, FetchFailed):
-            return DocumentError(11200, fetched.reason, {"url": fetch.url})
+        if isinstance(fetched, FetchFailed):  # its url is the one asked for, without a #fragment
+            return DocumentError(11200, fetched.reason, {"url": fetched.url})
         document = kind.parse(fetched.body, fetched.content_type, fetched.url)
         if isinstance(document, DocumentError):
-            return DocumentError(document.code, document.message, {"url": fetch.url, **document.details})
+            return DocumentError(document.code, document.message, {**document.details, "url": fetched.url})
         return kind.session.begin(document)
 
     async def _fetch(self, fetch: Fetch) -> Fetched | FetchFailed:
@@ -202,8 +202,12 @@ class HandlerRun:
                     480, why="the call handler's document ended without connecting the call", record_status="failed"
                 )
             else:
+                # A decline (6xx) is passed on as it is, as in a direct call; otherwise the status
+                # that says what happened: busy 486, no answer 480, or the failure's own.
                 code = {"busy": 486, "no-answer": 480, "canceled": 487}.get(last.status)
-                if code is None:
+                if last.sip_status is not None and last.sip_status >= 600:
+                    code = last.sip_status
+                elif code is None:
                     code = last.sip_status if last.sip_status and last.sip_status >= 400 else 480
                 call.reject(code, why=f"dial {last.status}", record_status=_record_status(last.status))
 
@@ -275,8 +279,8 @@ class HandlerRun:
             project = await domains.project(uri.host, time.monotonic())
             if project is None:
                 return f"no project at {uri.host}"
-        elif domains.is_own(uri.host):
-            project = self.project
+        elif domains.is_own(uri.host) and (uri.port is None or uri.port in self.engine.local.ports.values()):
+            project = self.project  # this server itself (another port on its address is someone else)
         if project is not None:
             if not uri.user:
                 return f"{noun.uri!r} names no user"
@@ -336,9 +340,9 @@ class HandlerRun:
             "CallStatus": "in-progress" if call.answered_time is not None else "ringing",
             "Direction": "inbound",
             "From": f"sip:{call.caller.username}@{call.caller.realm}",
-            "To": request.uri,
+            "To": dialled(request),
             "Caller": f"sip:{call.caller.username}@{call.caller.realm}",
-            "Called": request.uri,
+            "Called": dialled(request),
             "ParentCallSid": "",
             "SipDomain": call.caller.realm,
             "SipUsername": call.caller.username,
@@ -356,7 +360,7 @@ class HandlerRun:
         return swml.CallInfo(
             call_id=call.sid,
             from_=f"sip:{call.caller.username}@{call.caller.realm}",
-            to=request.uri,
+            to=dialled(request),
             project_id=str(self.project["id"]),
             space_id=str(self.project["id"]),
             node_id=self.engine.local.node_id,
@@ -383,7 +387,7 @@ class HandlerRun:
             call_status=call.final_status,
             direction="inbound",
             from_address=f"sip:{call.caller.username}@{call.caller.realm}",
-            to_address=self.request.uri,
+            to_address=dialled(self.request),
             timestamp=time.time(),
             sequence_number=next(self._sequence),
             call_duration=duration,
