@@ -197,8 +197,8 @@ async def test_status_callbacks_report_the_callers_leg_and_the_dialled_ones(worl
     [status] = await web.arrived(1, "/status")
     assert status.form["CallStatus"] == "completed" and "CallDuration" in status.form
     assert status.form["Timestamp"] and status.form["SequenceNumber"] == "0"
-    legs = await web.arrived(4, "/leg")
-    assert sorted(r.form["CallStatus"] for r in legs) == ["completed", "in-progress", "initiated", "ringing"]
+    legs = sorted(await web.arrived(4, "/leg"), key=lambda r: int(r.form["SequenceNumber"]))
+    assert [r.form["CallStatus"] for r in legs] == ["initiated", "ringing", "in-progress", "completed"]
     assert {r.form["ParentCallSid"] for r in legs} == {status.form["CallSid"]}
 
 
@@ -261,3 +261,34 @@ async def test_swml_connect_is_posted_the_call_as_json_and_rings_in_series(world
     assert body["call"]["from"] == f"sip:{alice['username']}@{world.domain}"
     assert body["call"]["type"] == "sip" and body["call"]["project_id"] == world.project.id
     assert "vars" in body and "params" in body
+
+
+async def test_swml_call_state_url_gets_signalwires_call_state_events(world: World, web: WebhookServer):
+    bob = await world.project.create()
+    script = (
+        "version: 1.0.0\n"
+        "sections:\n"
+        "  main:\n"
+        "    - connect:\n"
+        f"        to: sip:{bob['username']}@{world.domain}\n"
+        f"        call_state_url: {web.url('/state')}\n"
+        "        call_state_events: [created, ringing, answered, ended]\n"
+    )
+    web.respond("/swml", body=script, content_type="application/yaml")
+    web.respond("/state", status=200)
+    alice = await world.project.create(call_handler="relay_script", call_relay_script_url=web.url("/swml"))
+    async with world.ua(alice) as a, world.ua(bob) as b:
+        await b.register()
+        leg = await a.invite("x")
+        callee = await b.incoming()
+        b.answer(callee, 180, "Ringing", body="")
+        b.answer(callee, 486, "Busy Here")
+        await b.request("ACK", call_id=callee.call_id)
+        assert await _finish(a, leg) == 486
+    events = await web.arrived(3, "/state")
+    # Sent concurrently, they may arrive in any order: each says when it happened.
+    states = [e.json["params"]["call_state"] for e in sorted(events, key=lambda e: e.json["timestamp"])]
+    assert states == ["created", "ringing", "ended"]
+    assert all(e.json["event_type"] == "calling.call.state" for e in events)
+    [ended] = [e for e in events if e.json["params"]["call_state"] == "ended"]
+    assert ended.json["params"]["end_reason"] == "busy"

@@ -396,6 +396,30 @@ class HandlerRun:
         method = str(self.endpoint.get("call_status_callback_method") or "POST")
         self.engine.callbacks.send(str(url), method, params=params, signing_key=self.signing_key)
 
+    def _call_state_event(self, leg: Leg, event: str, status: str) -> dict[str, Any]:
+        """A dialled leg's progress as SignalWire posts it to an SWML call_state_url."""
+        params: dict[str, Any] = {
+            "call_id": leg.sid,
+            "node_id": self.engine.local.node_id,
+            "segment_id": leg.sid,
+            "tag": self.call.sid,
+            "call_state": _CALL_STATES[event],
+            "direction": "outbound",
+            "device": {
+                "type": "sip",
+                "params": {"from": f"sip:{self.call.caller.username}@{self.call.caller.realm}", "to": leg.party.to},
+            },
+        }
+        if event == "completed":
+            params["end_reason"] = _END_REASONS.get(status, "hangup")
+        return {
+            "event_type": "calling.call.state",
+            "timestamp": time.time(),
+            "project_id": str(self.project["id"]),
+            "space_id": str(self.project["id"]),
+            "params": params,
+        }
+
     def _leg_watcher(self, callbacks: dict[str, Callback]) -> Callable[[Leg, str], None]:
         """Status callbacks of dialled legs (LaML <Sip statusCallback>, SWML call_state_url)."""
         events = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
@@ -424,12 +448,17 @@ class HandlerRun:
                 call_duration=duration,
                 sip_result_code=leg.final,
             )
-            if callback.json:
-                self.engine.callbacks.send(callback.url, "POST", json_body=params, signing_key=self.signing_key)
+            if callback.json:  # SWML's call_state_url: SignalWire's calling.call.state event
+                body = self._call_state_event(leg, event, status)
+                self.engine.callbacks.send(callback.url, "POST", json_body=body, signing_key=self.signing_key)
             else:
                 self.engine.callbacks.send(callback.url, callback.method, params=params, signing_key=self.signing_key)
 
         return watch
+
+
+_CALL_STATES = {"initiated": "created", "ringing": "ringing", "answered": "answered", "completed": "ended"}
+_END_REASONS = {"completed": "hangup", "busy": "busy", "no-answer": "noAnswer", "canceled": "cancel", "failed": "error"}
 
 
 def _restricted(policy: MediaPolicy, codecs: tuple[str, ...]) -> MediaPolicy:
