@@ -292,3 +292,35 @@ async def test_swml_call_state_url_gets_signalwires_call_state_events(world: Wor
     assert all(e.json["event_type"] == "calling.call.state" for e in events)
     [ended] = [e for e in events if e.json["params"]["call_state"] == "ended"]
     assert ended.json["params"]["end_reason"] == "busy"
+
+
+async def test_dial_attributes_shape_the_call_and_the_document_goes_on_after_the_time_limit(
+    world: World, web: WebhookServer
+):
+    bob = await world.project.create()
+    web.respond("/voice", body=laml(
+        f'<Dial callerId="+15550001111" callerName="Front Desk" timeLimit="1">'
+        f'<Sip>sip:{bob["username"]}@{world.domain}?X-Ticket=T%2D42</Sip></Dial>'
+        '<Pause length="1"/><Hangup/>'
+    ))  # fmt: skip
+    alice = await _laml_caller(world, web)
+    async with world.ua(alice) as a, world.ua(bob) as b:
+        await b.register()
+        leg = await a.invite("x")
+        callee = await b.incoming()
+        assert callee.invite is not None
+        assert callee.invite.headers.get("From").startswith(f'"Front Desk" <sip:+15550001111@{world.domain}>')
+        assert callee.invite.headers.get("X-Ticket") == "T-42"
+        b.answer(callee)
+        ok = await a.response(leg.call_id)
+        a.established(leg, ok)
+        a.ack(leg)
+        await b.request("ACK", call_id=callee.call_id)
+        # After 1 s the callee is hung up (timeLimit); the caller stays for the Pause, then <Hangup>.
+        bye = await b.request("BYE", call_id=callee.call_id, timeout=5)
+        b.send(b.reply(bye, 200, "OK"))
+        bye = await a.request("BYE", call_id=leg.call_id, timeout=5)
+        a.send(a.reply(bye, 200, "OK"))
+        assert bye.headers.get("Call-ID") == leg.call_id
+    records = {r["direction"]: r for r in await world.calls()}
+    assert records["inbound"]["status"] == records["outbound"]["status"] == "completed"
