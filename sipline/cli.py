@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--sip-trusted-networks", help="SIPLINE_SIP_TRUSTED_NETWORKS: never throttled, e.g. 10.0.0.0/8")
     serve.add_argument("--no-sip", action="store_true", help="serve the HTTP API alone")
+    serve.add_argument("--workers", type=int, help="SIPLINE_WORKERS: processes sharing the ports (default 1)")
 
     mig = sub.add_parser("migrate", help="apply database migrations (serve does this too)")
     _common(mig)

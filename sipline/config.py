@@ -22,6 +22,7 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # A project's domain is `{domain_identifier}.{sip_domain}` with identifiers of up to 63 characters,
 # and a host name has at most 253: the base domain keeps room for both.
 MAX_SIP_DOMAIN = 253 - 64
+MAX_WORKERS = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    # Processes serving the node's HTTP and SIP ports together (`sipline serve --workers N`).
+    workers: int = 1
 
     @field_validator("sip_domain")
     @classmethod
@@ -105,6 +108,13 @@ class Settings(BaseSettings):
     def _positive_int(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if not 1 <= value <= MAX_WORKERS:
+            raise ValueError(f"must be from 1 to {MAX_WORKERS}")
         return value
 
     @field_validator("sip_auth_failure_window", "sip_auth_block_seconds", "call_ring_timeout", "call_max_duration")

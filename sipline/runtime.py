@@ -26,7 +26,8 @@ class Runtime:
         box = PasswordBox(master)
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            # Each worker has a pool of its own: together they stay within PostgreSQL's default 100.
+            db=Database(settings.resolved_database_url, pool_size=max(4, 20 // settings.workers)),
             box=box,
             credentials=Credentials(box, settings.sip_domain),
             nonce_key=derive_key(master, "sip-digest-nonce"),

@@ -1,14 +1,18 @@
-"""`sipline serve`: migrate, bootstrap a first project, then serve HTTP (and SIP) in one event loop."""
+"""`sipline serve`: migrate, bootstrap a first project, then serve HTTP (and SIP) in one event loop;
+with `--workers N`, in N such processes sharing the ports (sipline.workers)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from sqlalchemy import Connection
@@ -21,6 +25,10 @@ from .config import Settings
 from .net import StartupError, bind_tcp
 from .runtime import Runtime
 from .store import meta, migrate, projects, tokens
+
+if TYPE_CHECKING:
+    from .sipserver.server import Sockets
+    from .sipserver.siblings import Siblings
 
 
 def _bootstrap(conn: Connection) -> tuple[dict[str, Any], str] | None:
@@ -72,45 +80,75 @@ def open_runtime(settings: Settings) -> Runtime:
         raise StartupError(str(exc)) from None
 
 
-def _banner(rt: Runtime, sip_listening: str | None, base_url: str) -> None:
+def banner(settings: Settings, database: str, sip_listening: str | None, base_url: str) -> None:
     """What is in effect, once each, on stdout (operators and the tests read these lines)."""
-    s = rt.settings
-    lines = [f"sipline: database {rt.db.describe()}"]
+    s = settings
+    lines = [f"sipline: database {database}"]
     if sip_listening is not None:
         lines += [
             f"sipline: SIP domain {s.sip_domain} (projects answer at DOMAIN_IDENTIFIER.{s.sip_domain})",
             f"sipline: SIP digest algorithms {', '.join(s.digest_algorithms)}",
             f"sipline: SIP on {sip_listening}",
         ]
+    if s.workers > 1:
+        lines.append(f"sipline: {s.workers} worker processes")
     lines.append(f"sipline: HTTP API on {base_url}")  # last: the process is ready once it is printed
     print("\n".join(lines), flush=True)
 
 
-async def serve(settings: Settings, *, sip: bool = True) -> None:
+def base_url(settings: Settings, http_sock: socket.socket) -> str:
+    return f"http://{settings.http_host}:{http_sock.getsockname()[1]}"
+
+
+@dataclass
+class Worker:
+    """What the process that forked a worker hands it (sipline.workers)."""
+
+    http: socket.socket  # the listening HTTP socket, shared by every worker
+    sip: Sockets | None
+    siblings: Siblings | None
+    ready: int  # a pipe to write one line to once serving
+    lifeline: int  # a pipe only the parent writes to: at its end of file, the parent is gone
+
+
+async def serve(settings: Settings, *, sip: bool = True, worker: Worker | None = None) -> None:
     rt = open_runtime(settings)
     http_sock = None
     sip_server = None
     stop = _Stop()
     loop = asyncio.get_running_loop()
     # SIGINT and SIGTERM stop serving, then the cleanup below runs to its end, whenever they come
-    # (during startup too: serving is then skipped).
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+    # (during startup too: serving is then skipped). A worker stops when its parent says so (it
+    # ignores the terminal's SIGINT, which the parent gets too), or when the parent is gone.
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if worker is None else (signal.SIGTERM,)
+    for stop_signal in stop_signals:
         loop.add_signal_handler(stop_signal, stop, stop_signal)
+    if worker is not None:
+        loop.add_reader(worker.lifeline, _orphaned, loop, worker.lifeline, stop)
     try:
-        http_sock = bind_tcp(settings.http_host, settings.http_port, what="http:")  # before touching the DB
-        created = await prepare(rt)
-        base_url = f"http://{settings.http_host}:{http_sock.getsockname()[1]}"
-        if created is not None:
-            _announce_bootstrap(*created, base_url)
+        if worker is None:
+            http_sock = bind_tcp(settings.http_host, settings.http_port, what="http:")  # before touching the DB
+            created = await prepare(rt)
+            if created is not None:
+                _announce_bootstrap(*created, base_url(settings, http_sock))
+        else:
+            http_sock = worker.http  # the parent has prepared the store
         if sip:
             from .sipserver.server import SipServer
 
-            sip_server = SipServer(rt)
+            if worker is None:
+                sip_server = SipServer(rt)
+            else:
+                sip_server = SipServer(rt, sockets=worker.sip, siblings=worker.siblings)
             await sip_server.start()
         app = access_logged(create_app(rt))
         config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, lifespan="off")
         server = stop.server = _Server(config)
-        _banner(rt, sip_server.listening() if sip_server is not None else None, base_url)
+        if worker is None:
+            listening = sip_server.listening() if sip_server is not None else None
+            banner(settings, rt.db.describe(), listening, base_url(settings, http_sock))
+        else:
+            os.write(worker.ready, b"ready\n")
         # Everything loaded so far (modules, the store's engines, the app) lives as long as the
         # process: leave it out of full collections, which otherwise stalled every answer, SIP and
         # HTTP alike, for 100-200 ms each time (measured) instead of a few tens. A process-wide
@@ -119,13 +157,21 @@ async def serve(settings: Settings, *, sip: bool = True) -> None:
         if not stop.requested:
             await server.serve(sockets=[http_sock])
     finally:
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        for stop_signal in stop_signals:
             loop.remove_signal_handler(stop_signal)
+        if worker is not None:
+            loop.remove_reader(worker.lifeline)
         if sip_server is not None:
             await sip_server.stop()
         if http_sock is not None:
             http_sock.close()
         await rt.db.dispose()
+
+
+def _orphaned(loop: asyncio.AbstractEventLoop, fd: int, stop: _Stop) -> None:
+    """The parent's end of the lifeline closed: it is gone (killed, say), and so must its workers go."""
+    loop.remove_reader(fd)
+    stop(signal.SIGTERM)
 
 
 class _Stop:
@@ -150,7 +196,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (uvicorn[standard] brings it): measured 23% more requests/s here."""
     try:
         import uvloop
@@ -161,8 +207,12 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run(settings: Settings, *, sip: bool = True) -> int:
     logs.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(settings, sip=sip)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(serve(settings, sip=sip))
     except StartupError as exc:
         print(f"sipline: {exc}", file=sys.stderr, flush=True)

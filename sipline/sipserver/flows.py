@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 from typing import Protocol
 
 from sipline.sip.headers import Via
@@ -124,15 +125,15 @@ class StreamFlow(Flow):
 
 
 class FlowTable:
-    """This node's open TCP and TLS connections by flow id: what a binding names to reach a device.
+    """This process's open TCP and TLS connections by flow id: what a binding names to reach a device.
 
-    Ids start with the process's instance id, so that a binding stored by an earlier run of the
-    node (whose connections died with it) never names a connection of this one."""
+    Ids start with a token drawn at each start of the process, so that a binding stored by an
+    earlier run (whose connections died with it) never names a connection of this one."""
 
-    def __init__(self, instance: str = "") -> None:
+    def __init__(self) -> None:
         self._flows: dict[str, StreamFlow] = {}
         self._ids = itertools.count(1)
-        self._prefix = f"{instance}." if instance else ""
+        self._prefix = f"{secrets.token_hex(4)}."
 
     def open(self, transport: str, connection: Connection) -> StreamFlow:
         flow = StreamFlow(transport, connection, f"{self._prefix}{next(self._ids)}")

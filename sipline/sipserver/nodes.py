@@ -34,8 +34,19 @@ class Nodes:
         self._refreshed = 0.0
 
     def me(self) -> store.Node:
-        ports = self.local.ports
-        return store.Node(self.local.node_id, self.local.host, ports["udp"], ports["tcp"], ports["tls"])
+        """This process's row: the worker's, at its relay port, when the node runs several."""
+        local, ports = self.local, self.local.ports
+        udp = local.relay_port if local.relay_port is not None else ports["udp"]
+        return store.Node(local.worker_id, local.host, udp, ports["tcp"], ports["tls"])
+
+    def _rows(self) -> list[store.Node]:
+        """The rows this process keeps alive: its own, and the node's for its first worker
+        (the node's row names the shared UDP port, through which its UDP devices are reached)."""
+        local, ports = self.local, self.local.ports
+        rows = [self.me()]
+        if local.worker == 0:
+            rows.append(store.Node(local.node_id, local.host, ports["udp"], ports["tcp"], ports["tls"]))
+        return rows
 
     async def start(self) -> None:
         await self._beat()
@@ -48,7 +59,7 @@ class Nodes:
                 await self._task
             self._task = None
         with contextlib.suppress(Exception):  # going away: a store that is away too changes nothing
-            await self.db.write(store.leave, self.local.node_id)
+            await self.db.write(store.leave, self.local.worker_id)
 
     def get(self, node_id: str) -> store.Node | None:
         """A live node (this one included) by id, as of the last heartbeat."""
@@ -72,10 +83,11 @@ class Nodes:
 
     async def _beat(self) -> None:
         now = time.time()
-        me = self.me()
+        rows = self._rows()
 
         def beat(conn: Connection) -> list[store.Node]:
-            store.announce(conn, me, now)
+            for row in rows:
+                store.announce(conn, row, now)
             return store.alive(conn, now - LIFETIME)
 
         self._alive = {node.node_id: node for node in await self.db.write(beat)}

@@ -84,8 +84,12 @@ class Registrar:
             if isinstance(result, RegisterError):
                 return respond(request, result.status, result.reason, headers=result.headers), [], []
             if result.bindings != before:
+                # A UDP device is reached from any worker of this node (they share the socket),
+                # a TCP or TLS device only through the worker holding its connection.
                 flow_id = flow.id if isinstance(flow, StreamFlow) else None
-                node_id = self.local.node_id if self.local is not None else None
+                node_id = None
+                if self.local is not None:
+                    node_id = self.local.worker_id if flow_id else self.local.node_id
                 origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request), node_id, flow_id)
                 binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
             response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])

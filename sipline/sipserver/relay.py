@@ -44,6 +44,11 @@ class Relay:
     def _mac(self, node_id: str, description: str) -> str:
         return hmac.new(self._key, f"{node_id}|{description}".encode(), hashlib.sha256).hexdigest()[:16]
 
+    def _own_token(self, description: str) -> str:
+        """A token for a flow of ours: a stream is held by this worker, UDP by the whole node."""
+        holder = self.local.worker_id if description.startswith("s~") else self.local.node_id
+        return f"{description}~{self._mac(holder, description)}"
+
     def token(self, node_id: str, origin: Origin) -> str:
         """The token of a device's flow on node `node_id`: `u~host~port~mac` or `s~flowid~mac`."""
         if origin.transport == "udp":
@@ -53,8 +58,8 @@ class Relay:
         return f"{description}~{self._mac(node_id, description)}"
 
     def _flow_of(self, token: str) -> Flow | None:
-        description, _, mac = token.rpartition("~")
-        if not hmac.compare_digest(mac, self._mac(self.local.node_id, description)):
+        description = token.rpartition("~")[0]
+        if not hmac.compare_digest(token, self._own_token(description)):
             return None
         kind, _, rest = description.partition("~")
         if kind == "s":
@@ -147,12 +152,11 @@ class Relay:
             # A dialog begins: stay on its path, one face toward the device, one toward the nodes.
             device_face = self.local.uri(target.transport, f";lr;{RELAY}")
             if isinstance(target, StreamFlow):
-                device_face += f";{FLOW}=s~{target.id}~{self._mac(self.local.node_id, 's~' + target.id)}"
+                device_face += f";{FLOW}={self._own_token(f's~{target.id}')}"
             elif isinstance(target, UdpFlow):
-                description = f"u~{target.remote[0]}~{target.remote[1]}"
-                device_face += f";{FLOW}={description}~{self._mac(self.local.node_id, description)}"
+                device_face += f";{FLOW}={self._own_token(f'u~{target.remote[0]}~{target.remote[1]}')}"
             headers.add("Record-Route", f"<{device_face}>")
-            headers.add("Record-Route", f"<{self.local.uri('udp', f';lr;{RELAY}')}>")
+            headers.add("Record-Route", f"<{self.local.relay_uri(f';lr;{RELAY}')}>")
         for name, value in request.headers.items():
             if name == "Route":
                 continue

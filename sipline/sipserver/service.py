@@ -29,7 +29,7 @@ from .auth import Authenticator
 from .callers import Callers
 from .calls.engine import CallEngine
 from .domains import Domains
-from .flows import Flow, FlowTable
+from .flows import Flow, FlowTable, UdpFlow
 from .local import Local
 from .nodes import Nodes
 from .registrar import Registrar
@@ -41,6 +41,7 @@ from .transactions import ServerTransaction, Transactions
 
 if TYPE_CHECKING:
     from .outbound import Outbound
+    from .siblings import Siblings
 
 log = logging.getLogger("sipline.sip")
 
@@ -96,27 +97,38 @@ class SipService:
         )
         self.registrar = Registrar(runtime.db, self.auth, policy=policy, clock=clock, local=self.local)
         self.transactions = Transactions()
-        self.flows = FlowTable(self.local.instance)
+        self.flows = FlowTable()
         self.nodes = Nodes(runtime.db, self.local)
         self.relay = Relay(self.local, self.flows, self.nodes, runtime.flow_key)
         self.callers = Callers(runtime.db, self.domains, self.auth)
         self.resolver = Resolver(settings.dns_servers)
         self.outbound: Outbound | None = None  # set by the server: it owns the connections
+        self.siblings: Siblings | None = None  # the node's other workers, if it runs several
         self.calls = CallEngine(self)
 
     # --- bytes in ------------------------------------------------------------------------------
 
-    def receive(self, data: bytes, flow: Flow, *, busy: bool = False) -> asyncio.Task[None] | None:
+    def receive(
+        self, data: bytes, flow: Flow, *, busy: bool = False, dispatch: bool = False
+    ) -> asyncio.Task[None] | None:
         """Take one message from a transport. Returns the task answering it, if one was needed.
 
         `busy`: the transport has too much in flight; new requests that would start work are
         dropped (UDP peers retransmit), while responses and requests of existing calls go on.
+        `dispatch`: it came in on a UDP socket shared with the node's other workers, and goes to
+        the one it belongs to (sipline.sipserver.siblings).
         """
         try:
             message = parse_message(data)
         except SipParseError as exc:
             self._bad_request(exc, flow)
             return None
+        if dispatch and self.siblings is not None:
+            sibling = self.siblings.owner(message)
+            if sibling is not None:
+                relayed = isinstance(flow, UdpFlow) and flow.socket is not self.calls.udp
+                self.siblings.hand_over(sibling, data, flow.remote, relayed)
+                return None
         if isinstance(message, SipResponse):
             if not self.transactions.response(message) and not self.relay.response(message):
                 log.debug("SIP: a response matching no transaction from %r dropped", flow)

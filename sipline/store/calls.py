@@ -147,16 +147,21 @@ def _page_statement(q: CallQuery) -> sa.Select[Any]:
     return _SELECT.where(*where).order_by(order).limit(q.size + 1)
 
 
-def close_unfinished(conn: Connection, now: float, reason: str, node_id: str | None = None) -> int:
+def close_unfinished(
+    conn: Connection, now: float, reason: str, node_id: str | None = None, *, workers: bool = False
+) -> int:
     """Mark the records not in a final status `failed`, ended `now`, with `reason` as their
     error_message; returns how many. For a node starting after a crash: no leg outlives the
     process that ran it. With `node_id`, only the records that node wrote (other nodes' calls
-    are alive); without, every record."""
+    are alive), and with `workers` those of its workers too (`NODE/wI`); without, every record."""
     statement = (
         _T.update()
         .where(_T.c.status.in_(UNFINISHED_STATUSES))
         .values(status="failed", end_time=now, error_message=reason, date_updated=now)
     )
     if node_id is not None:
-        statement = statement.where(_T.c.node_id == node_id)
+        mine = _T.c.node_id == node_id
+        if workers:
+            mine = mine | _T.c.node_id.startswith(f"{node_id}/", autoescape=True)
+        statement = statement.where(mine)
     return int(conn.execute(statement).rowcount)

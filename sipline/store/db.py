@@ -52,7 +52,7 @@ class _WriteLockBusy(Exception):
 
 
 class Database:
-    def __init__(self, raw_url: str) -> None:
+    def __init__(self, raw_url: str, *, pool_size: int = 20) -> None:
         self.url = normalize_url(raw_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -72,7 +72,9 @@ class Database:
             self._loop_reader: Connection | None = None
             self._loop_writer: Connection | None = None
         else:
-            self._async_engine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            self._async_engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
 
     async def read(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) and return its result; it must not write."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from sipline import __version__
@@ -155,7 +154,7 @@ class CallEngine:
     def reach(self, stored: binding_store.StoredBinding) -> Target | None:
         """A device's binding, as a target rung over the flow it registered on; None when gone."""
         origin = stored.origin
-        if origin.node_id not in (None, self.local.node_id):
+        if origin.node_id not in (None, self.local.node_id, self.local.worker_id):
             # Held by another node: through it, while it is alive (sipline.sipserver.relay).
             relay = self.service.relay
             route = relay.route(origin.node_id, origin)
@@ -195,7 +194,7 @@ class CallEngine:
         headers.add("Max-Forwards", str(min(max_forwards - 1, 70)))
         headers.add("From", from_header(identity, call.caller.realm, generate_tag()))
         headers.add("To", f"<{party.to}>")
-        headers.add("Call-ID", f"{uuid.uuid4().hex}@sipline")
+        headers.add("Call-ID", self.local.call_id())
         headers.add("CSeq", "1 INVITE")
         headers.add("Contact", contact)
         headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO")
@@ -208,7 +207,7 @@ class CallEngine:
         leg = Leg(call, target, sid, invite, contact, party)
         self.records.create(
             {
-                **new_record(sid, call.caller.project["id"], "outbound", self.local.node_id),
+                **new_record(sid, call.caller.project["id"], "outbound", self.local.worker_id),
                 "parent_call_sid": call.sid,
                 "from_address": f"sip:{identity.user}@{call.caller.realm}",
                 "to_address": party.to,
@@ -242,7 +241,7 @@ class CallEngine:
     def _check_hops(self, request: SipRequest) -> SipResponse | None:
         if request.headers.get("Max-Forwards") == "0":
             return respond(request, 483)
-        prefix = self.local.branch_prefix
+        prefix = self.local.loop_prefix
         if any(f"branch={prefix}" in via for via in request.headers.get_all("Via")[1:]):
             return respond(request, 482)  # it went out from here and came back
         return None
@@ -272,7 +271,7 @@ class CallEngine:
     def _inbound_record(self, call: Call, request: SipRequest) -> dict[str, Any]:
         identity = caller_identity(call.caller)
         return {
-            **new_record(call.sid, call.caller.project["id"], "inbound", self.local.node_id),
+            **new_record(call.sid, call.caller.project["id"], "inbound", self.local.worker_id),
             "from_address": f"sip:{call.caller.username}@{call.caller.realm}",
             "to_address": dialled(request),
             "caller_name": identity.display,

@@ -363,7 +363,7 @@ class HandlerRun:
             to=dialled(request),
             project_id=str(self.project["id"]),
             space_id=str(self.project["id"]),
-            node_id=self.engine.local.node_id,
+            node_id=self.engine.local.worker_id,
             segment_id=call.sid,
             call_state="answered" if call.answered_time is not None else "created",
             direction="inbound",
@@ -400,7 +400,7 @@ class HandlerRun:
         """A dialled leg's progress as SignalWire posts it to an SWML call_state_url."""
         params: dict[str, Any] = {
             "call_id": leg.sid,
-            "node_id": self.engine.local.node_id,
+            "node_id": self.engine.local.worker_id,
             "segment_id": leg.sid,
             "tag": self.call.sid,
             "call_state": _CALL_STATES[event],

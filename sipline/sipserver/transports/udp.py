@@ -12,9 +12,10 @@ log = logging.getLogger("sipline.sip.udp")
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, service: SipService, max_in_flight: int = 1024) -> None:
+    def __init__(self, service: SipService, max_in_flight: int = 1024, *, dispatch: bool = False) -> None:
         self.service = service
         self.max_in_flight = max_in_flight
+        self.dispatch = dispatch  # a socket of the node's workers: a datagram may be another worker's
         self.transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed: asyncio.Future[None] | None = None
@@ -28,10 +29,16 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self._closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        assert self.transport is not None
+        self.deliver(data, addr, dispatch=self.dispatch)
+
+    def deliver(self, data: bytes, addr: tuple[str, int], *, dispatch: bool = False) -> None:
+        """A datagram that came in on this socket (or to another worker, which handed it over)."""
+        if self.transport is None:
+            return
         busy = len(self._tasks) >= self.max_in_flight  # beyond that, new work is dropped: UDP peers retransmit
         try:
-            task = self.service.receive(data, UdpFlow(self.transport, (addr[0], addr[1])), busy=busy)
+            flow = UdpFlow(self.transport, (addr[0], addr[1]))
+            task = self.service.receive(data, flow, busy=busy, dispatch=dispatch)
         except Exception:
             log.exception("SIP: failed on a datagram from %s:%s", addr[0], addr[1])
             return

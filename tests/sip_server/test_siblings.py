@@ -1,0 +1,116 @@
+"""Which worker a datagram read on the node's shared socket belongs to, and the hand-over channel."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipline.sip.message import SipRequest, SipResponse, parse_message
+from sipline.sipserver.local import Local
+from sipline.sipserver.siblings import Siblings, envelope, open_envelope, owner
+
+INSTANCES = ["abcd1234w0", "abcd1234w1", "abcd1234w2"]
+MARKERS = {instance: i for i, instance in enumerate(INSTANCES)}
+
+
+def _request(method: str, call_id: str, *, to_tag: str = "", route: str = "") -> SipRequest:
+    lines = [
+        f"{method} sip:bob@example.test SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKdevice1",
+        "From: <sip:alice@example.test>;tag=a1",
+        f"To: <sip:bob@example.test>{';tag=' + to_tag if to_tag else ''}",
+        f"Call-ID: {call_id}",
+        f"CSeq: 1 {method}",
+        *([f"Route: {route}"] if route else []),
+        "Content-Length: 0",
+    ]
+    message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
+    assert isinstance(message, SipRequest)
+    return message
+
+
+def _response(branch: str) -> SipResponse:
+    lines = [
+        "SIP/2.0 180 Ringing",
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch={branch};rport",
+        "From: <sip:alice@example.test>;tag=a1",
+        "To: <sip:bob@example.test>;tag=b1",
+        "Call-ID: x@y",
+        "CSeq: 1 INVITE",
+        "Content-Length: 0",
+    ]
+    message = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode())
+    assert isinstance(message, SipResponse)
+    return message
+
+
+def test_a_response_goes_to_the_worker_whose_branch_it_answers() -> None:
+    for index, instance in enumerate(INSTANCES):
+        local = Local("127.0.0.1", instance=instance)
+        assert owner(_response(local.branch()), MARKERS, 3) == index
+    assert owner(_response("z9hG4bK-ffffffffw9-1"), MARKERS, 3) is None  # not ours: dropped where it lands
+    assert owner(_response("z9hG4bKplain"), MARKERS, 3) is None
+
+
+def test_requests_of_a_call_we_placed_go_to_the_worker_that_placed_it() -> None:
+    for index, instance in enumerate(INSTANCES):
+        call_id = Local("127.0.0.1", instance=instance).call_id()
+        for method in ("BYE", "INVITE", "ACK", "INFO"):
+            assert owner(_request(method, call_id, to_tag="x"), MARKERS, 3) == index
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40))
+def test_every_request_of_a_device_s_call_goes_to_one_worker(call_id: str) -> None:
+    """The INVITE, its retransmissions, its CANCEL, the ACK and the dialog's requests: one worker."""
+    first = owner(_request("INVITE", call_id), MARKERS, 3)
+    assert first in (0, 1, 2) or call_id.partition("-")[0] in MARKERS
+    for method, tag in (("CANCEL", ""), ("ACK", "t"), ("BYE", "t"), ("OPTIONS", "t"), ("INFO", "t")):
+        assert owner(_request(method, call_id, to_tag=tag), MARKERS, 3) == first
+
+
+def test_registrations_pings_and_relay_hops_are_taken_where_they_land() -> None:
+    assert owner(_request("REGISTER", "reg-1@device"), MARKERS, 3) is None
+    assert owner(_request("OPTIONS", "ping-1@device"), MARKERS, 3) is None
+    relayed = _request("BYE", f"{INSTANCES[1]}-x@sipline", to_tag="t", route="<sip:127.0.0.1:5070;lr;sl-relay>")
+    assert owner(relayed, MARKERS, 3) is None
+
+
+def test_calls_spread_over_the_workers() -> None:
+    counts = [0, 0, 0]
+    for n in range(3000):
+        found = owner(_request("INVITE", f"{n}@device"), MARKERS, 3)
+        assert found is not None
+        counts[found] += 1
+    assert min(counts) > 800
+
+
+@pytest.mark.parametrize("source", [("192.0.2.7", 5060), ("2001:db8::1", 5070)])
+@pytest.mark.parametrize("relayed", [False, True])
+def test_an_envelope_carries_the_datagram_its_source_and_socket(source: tuple[str, int], relayed: bool) -> None:
+    data = b"INVITE sip:x SIP/2.0\r\n\r\n\n\x00binary"
+    assert open_envelope(envelope(data, source, relayed)) == (data, source, relayed)
+
+
+@pytest.mark.parametrize("payload", [b"", b"junk", b"s host\n", b"s host port\nx", b"\n\n"])
+def test_a_malformed_envelope_is_refused(payload: bytes) -> None:
+    assert open_envelope(payload) is None
+
+
+async def test_a_datagram_handed_over_reaches_its_worker_with_its_source() -> None:
+    channels = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(2)]
+    try:
+        sender = Siblings(0, "abcd1234", INSTANCES[:2], channels)
+        receiver = Siblings(1, "abcd1234", INSTANCES[:2], channels)
+        got: asyncio.Queue[tuple[bytes, tuple[str, int], bool]] = asyncio.Queue()
+        receiver.listen(lambda data, source, relayed: got.put_nowait((data, source, relayed)))
+        sender.hand_over(1, b"SIP/2.0 200 OK\r\n\r\n", ("192.0.2.9", 5099), False)
+        assert await asyncio.wait_for(got.get(), 5) == (b"SIP/2.0 200 OK\r\n\r\n", ("192.0.2.9", 5099), False)
+        receiver.close()
+    finally:
+        for a, b in channels:
+            a.close()
+            b.close()
