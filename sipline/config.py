@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: str | None = None
+    # When set, GET /metrics requires `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
 
