@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: str | None = None
+    # When set, GET /metrics requires `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     # Processes serving the node's HTTP and SIP ports together (`sipline serve --workers N`).

@@ -1,8 +1,10 @@
-"""One log line per HTTP request: method, path, status, duration and request id.
+"""One log line and the HTTP metrics per request: method, path, status, duration and request id.
 
 An ASGI wrapper around the whole app, so that the responses Litestar makes before any middleware
-(unknown routes, wrong methods) are logged too, with the X-Request-Id the app sent. The query
-string and the headers (Authorization above all) are never logged.
+(unknown routes, wrong methods) are logged and counted too, with the X-Request-Id the app sent. The
+query string and the headers (Authorization above all) are never logged. Metrics take the route
+template Litestar matched, never the path itself ("unmatched" when no route matched), so a client
+cannot mint series by sending odd paths.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from sipline import metrics
+
 log = logging.getLogger("sipline.http")
 
 
 def access_logged(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -36,24 +40,26 @@ def access_logged(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, watching)
         finally:
-            duration = (time.perf_counter() - started) * 1000
+            seconds = time.perf_counter() - started
             method, path = scope.get("method", "-"), scope["path"]
-            log.info(
-                "%s %s %s %.1f ms request_id=%s",
-                method,
-                path,
-                seen["status"] or "-",
-                duration,
-                seen["request_id"] or "-",
-                extra={
-                    "fields": {
-                        "method": method,
-                        "path": path,
-                        "status": seen["status"],
-                        "duration_ms": round(duration, 2),
-                        "request_id": seen["request_id"],
-                    }
-                },
-            )
+            metrics.http_request(method, scope.get("path_template"), seen["status"], seconds)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s %.1f ms request_id=%s",
+                    method,
+                    path,
+                    seen["status"] or "-",
+                    seconds * 1000,
+                    seen["request_id"] or "-",
+                    extra={
+                        "fields": {
+                            "method": method,
+                            "path": path,
+                            "status": seen["status"],
+                            "duration_ms": round(seconds * 1000, 2),
+                            "request_id": seen["request_id"],
+                        }
+                    },
+                )
 
     return wrapped

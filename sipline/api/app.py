@@ -14,7 +14,7 @@ from .bodies import MAX_BODY_SIZE
 from .deps import principal, runtime
 from .errors import EXCEPTION_HANDLERS
 from .middleware import add_request_id
-from .routes import calls, endpoints, health, profile, registrations
+from .routes import calls, endpoints, health, metrics, profile, registrations
 
 
 def create_app(rt: Runtime) -> Litestar:
@@ -45,6 +45,7 @@ def create_app(rt: Runtime) -> Litestar:
             profile.get_profile,
             profile.update_profile,
             health.healthz,
+            metrics.scrape,
             registrations.list_registrations,
             calls.router,
         ],

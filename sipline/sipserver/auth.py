@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sipline import metrics
 from sipline.sip.digest import (
     DEFAULT_ALGORITHMS,
     DigestCredentials,
@@ -56,7 +57,10 @@ class Authenticator:
         return self.nonces.check(creds.nonce, realm)
 
     def blocked(self, source: tuple[str, int], username: str | None) -> bool:
-        return self.throttle.blocked(source[0], username, self.clock())
+        blocked = self.throttle.blocked(source[0], username, self.clock())
+        if blocked:
+            metrics.auth_throttled()
+        return blocked
 
     def judge(
         self,
@@ -72,6 +76,7 @@ class Authenticator:
         ha1 = None if endpoint is None else str(endpoint.get(_HA1_COLUMN.get(creds.algorithm, ""), ""))
         result = verdict(creds, request.method, ha1, nonce, self.nonces)
         if result.is_failure:
+            metrics.auth_failed(wrong_password=result is Verdict.WRONG)
             log.info(
                 "SIP %s: %s for %r@%s from %s:%s",
                 request.method,
@@ -82,6 +87,7 @@ class Authenticator:
             )
             blocked = self.throttle.failure(source[0], creds.username, self.clock())
             if blocked is not None:
+                metrics.auth_block_started(blocked)
                 policy = self.throttle.policy
                 what = f"user {creds.username!r} from {source[0]}" if blocked == "user" else f"address {source[0]}"
                 log.warning("SIP: blocking %s for %.0f s after too many failed authentications", what, policy.block)

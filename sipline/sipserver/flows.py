@@ -15,6 +15,7 @@ import logging
 import secrets
 from typing import Protocol
 
+from sipline import metrics
 from sipline.sip.headers import Via
 from sipline.sip.routing import udp_reply_address
 
@@ -81,6 +82,7 @@ class UdpFlow(Flow):
         except OSError:
             log.debug("cannot send to udp:%s:%s", *self.remote, exc_info=True)
             return False
+        metrics.sip_sent("udp", data)
         return True
 
     def for_response(self, via: Via | None) -> Flow:
@@ -105,7 +107,10 @@ class StreamFlow(Flow):
         self.id = flow_id
 
     def send(self, data: bytes) -> bool:
-        return self.connection.write(data)
+        if not self.connection.write(data):
+            return False
+        metrics.sip_sent(self.transport, data)
+        return True
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sipline import metrics
 from sipline.domain.endpoint import effective_encryption
 from sipline.domain.fields import is_username
 from sipline.sip.digest import DigestCredentials, NonceStatus, Verdict
@@ -100,6 +101,7 @@ class Registrar:
             # The device is reached through this flow for as long as it stays registered (RFC 5626).
             flow.keep(max(b.expires_at for b in after) - now)
         if response.status == 200:
+            metrics.register_accepted(before, after)
             _log_changes(f"{creds.username}@{realm}", before, after, transport, source)
         return response
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from sipline import metrics
 from sipline.config import Settings
 from sipline.runtime import Runtime
 from sipline.sip.dialog import request_dialog_id
@@ -118,6 +119,7 @@ class SipService:
         `dispatch`: it came in on a UDP socket shared with the node's other workers, and goes to
         the one it belongs to (sipline.sipserver.siblings).
         """
+        metrics.sip_received(flow.transport, data)
         try:
             message = parse_message(data)
         except SipParseError as exc:
@@ -148,6 +150,7 @@ class SipService:
         in_dialog = request_dialog_id(message) is not None
         if busy and not in_dialog and message.method != "CANCEL":
             log.debug("SIP: busy, dropped a %s from %r", message.method, flow)
+            metrics.sip_shed()
             return None
         txn = self.transactions.server(message, flow)
         if message.method == "INVITE":
@@ -175,6 +178,8 @@ class SipService:
         except Exception:
             log.exception("SIP: failed to handle a %s", request.method)
             response = respond(request, 500)
+        if request.method == "REGISTER" and response is not None:
+            metrics.register_answered(response.status)  # its 200s: by the registrar, which knows what they did
         if response is not None and txn.final is None:
             self.transactions.respond(txn, response)
 

@@ -110,3 +110,13 @@ def replace(
 
 def purge_expired(conn: Connection, now: float) -> int:
     return _PURGE.run(conn, now=now)
+
+
+_COUNT_LIVE = (
+    sa.select(_B.c.transport, sa.func.count()).where(_B.c.expires_at > sa.bindparam("now")).group_by(_B.c.transport)
+)
+
+
+def count_live(conn: Connection, now: float) -> dict[str, int]:
+    """Unexpired bindings by transport, over every endpoint (what /metrics reports)."""
+    return {str(transport): int(count) for transport, count in conn.execute(_COUNT_LIVE, {"now": now})}

@@ -28,6 +28,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from sipline import metrics
+
 P = ParamSpec("P")
 T = TypeVar("T")
 StoreFn = Callable[Concatenate[Connection, P], T]
@@ -76,6 +78,7 @@ class Database:
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
 
+    @metrics.timed_db("read")
     async def read(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) and return its result; it must not write."""
         if self.is_sqlite:
@@ -89,6 +92,7 @@ class Database:
         async with self._async_engine.connect() as aconn:
             return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
 
+    @metrics.timed_db("write")
     async def write(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) in a write transaction, committed when fn returns, rolled back if it raises."""
         if not self.is_sqlite:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from sipline import metrics
 from sipline.sip.dialog import Dialog, DialogId
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import parse_uri, quote
@@ -272,6 +273,7 @@ class Call:
             return False  # acknowledged and hung up by the leg
         self.peer = leg
         self.answered_time = time.time()
+        metrics.call_answered()
         for other in self.legs:
             if other is not leg:
                 other.cancel()
@@ -576,6 +578,7 @@ class Call:
                 error_message=None if word in ("busy", "no-answer", "canceled") else why,
             )
         self.ended_time = now
+        metrics.call_ended(self.final_status, answered)
         self.flow.release()
         for leg in self.legs:
             leg.flow.release()
