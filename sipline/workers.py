@@ -17,13 +17,16 @@ import logging
 import os
 import secrets
 import selectors
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import metrics
 from .config import Settings
 from .net import StartupError, bind_tcp
 from .runtime import Runtime
@@ -42,7 +45,14 @@ def run_workers(settings: Settings, *, sip: bool = True) -> int:
     except StartupError as exc:
         print(f"sipline: {exc}", file=sys.stderr, flush=True)
         return 1
-    return node.run()
+    # The workers' metrics, in files a scrape of any of them adds up (sipline.metrics): a fresh
+    # directory for each run of the node, so that no count of an earlier one is added in.
+    directory = tempfile.mkdtemp(prefix="sipline-metrics-")
+    os.environ[metrics.MULTIPROC_ENV] = directory
+    try:
+        return node.run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass
@@ -203,6 +213,7 @@ class _Node:
             if pid == 0:
                 break
             index = self.children.pop(pid, None)
+            metrics.mark_process_dead(pid)
             if index is not None:
                 reaped.append((index, _describe(status)))
         return reaped

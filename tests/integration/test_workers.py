@@ -23,6 +23,7 @@ import pytest
 
 from tests.integration.clients import sipp_call, sipp_callee, sipp_register
 from tests.integration.sipline_process import Sipline
+from tests.scrape import parse, value
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +161,12 @@ def test_stopping_the_node_stops_every_worker(node: Sipline) -> None:
     workers = _workers(node)
     node.stop()
     assert _gone(workers, timeout=1)
+
+
+def test_metrics_count_what_every_worker_did_whichever_answers_the_scrape(node: Sipline, tmp_path: Path) -> None:
+    users, _ = _users(node, 12)
+    _ok(sipp_register(tmp_path / "register", node.ports["udp"], users))
+    for _ in range(6):  # the HTTP connections land on either worker; each sums all of them
+        samples = parse(httpx.get(f"{node.http_url}/metrics").text)
+        assert value(samples, "sipline_sip_registers_total", outcome="registered") == 12
+        assert value(samples, "sipline_sip_registers_total", outcome="challenged") == 12
