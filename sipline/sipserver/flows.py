@@ -9,7 +9,6 @@ RFC 3581 for UDP).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import secrets
@@ -66,10 +65,18 @@ class Flow:
         pass
 
 
+class Datagrams(Protocol):
+    """What a UDP flow sends with: one of our UDP sockets (sipline.sipserver.transports.udp)."""
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+
 class UdpFlow(Flow):
     __slots__ = ("remote", "socket", "transport")
 
-    def __init__(self, socket: asyncio.DatagramTransport, remote: tuple[str, int]) -> None:
+    def __init__(self, socket: Datagrams, remote: tuple[str, int]) -> None:
         self.transport = "udp"
         self.socket = socket
         self.remote = remote

@@ -23,7 +23,7 @@ from .service import SipService
 from .siblings import Siblings
 from .transports.stream import StreamProtocol
 from .transports.tls import ensure_certificate, server_context
-from .transports.udp import UdpProtocol
+from .transports.udp import UdpReceiver
 
 log = logging.getLogger("sipline.sip")
 
@@ -101,8 +101,8 @@ class SipServer:
         self.service.siblings = siblings
         self._sockets = sockets
         self.ports: dict[str, int] = {}
-        self._udp_protocol: UdpProtocol | None = None
-        self._relay_protocol: UdpProtocol | None = None
+        self._udp: UdpReceiver | None = None
+        self._relay: UdpReceiver | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: set[StreamProtocol] = set()
         self._purge: asyncio.Task[None] | None = None
@@ -119,10 +119,8 @@ class SipServer:
             else:
                 udp_socket = bind_udp(s.sip_host, s.sip_udp_port, receive_buffer=UDP_RECEIVE_BUFFER)
             self.ports["udp"] = udp_socket.getsockname()[1]
-            udp, self._udp_protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.service, dispatch=siblings is not None), sock=udp_socket
-            )
-            self.service.calls.udp = udp
+            self._udp = UdpReceiver(self.service, dispatch=siblings is not None)
+            udp = self.service.calls.udp = self._udp.listen(udp_socket)
             for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
                 if sockets is not None:
                     sock = sockets.tcp if name == "tcp" else sockets.tls
@@ -140,9 +138,8 @@ class SipServer:
                 self.ports[name] = sock.getsockname()[1]
             self.service.local.ports.update(self.ports)
             if sockets is not None and sockets.relay is not None and siblings is not None:
-                _, self._relay_protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(self.service, dispatch=True), sock=sockets.relay
-                )
+                self._relay = UdpReceiver(self.service, dispatch=True)
+                self._relay.listen(sockets.relay)
                 self.service.local.relay_port = sockets.relay.getsockname()[1]
                 siblings.listen(self._handed_over)
             self.service.outbound = Outbound(
@@ -173,9 +170,9 @@ class SipServer:
 
     def _handed_over(self, data: bytes, source: tuple[str, int], relayed: bool) -> None:
         """A datagram another worker read on the node's shared socket (or its relay socket)."""
-        protocol = self._relay_protocol if relayed else self._udp_protocol
-        if protocol is not None:
-            protocol.deliver(data, source)
+        receiver = self._relay if relayed else self._udp
+        if receiver is not None:
+            receiver.deliver(data, source)
 
     def _tls_context(self) -> ssl.SSLContext:
         cert, key = certificate_files(self.runtime.settings)
@@ -214,7 +211,7 @@ class SipServer:
         await self.service.close()
         if self.service.siblings is not None:
             self.service.siblings.close()
-        for protocol in (self._udp_protocol, self._relay_protocol):
-            if protocol is not None:
-                await protocol.close()
-        self._udp_protocol = self._relay_protocol = None
+        for receiver in (self._udp, self._relay):
+            if receiver is not None:
+                await receiver.close()
+        self._udp = self._relay = None

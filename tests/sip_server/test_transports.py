@@ -17,7 +17,9 @@ from sipline.net import StartupError
 from sipline.runtime import Runtime
 from sipline.sip.message import parse_message
 from sipline.sipserver.server import SipServer
+from sipline.sipserver.transports import udp as udp_transport
 from tests.conftest import new_project
+from tests.scrape import moved, scrape
 from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
 
 IDLE = 0.5
@@ -251,3 +253,63 @@ async def test_a_failure_after_sip_started_leaves_no_listener_open(runtime: Runt
             sock.bind(("127.0.0.1", port))
         finally:
             sock.close()
+
+
+# --- shedding: what waited too long in the socket's queue and would start work is dropped unread ---
+
+
+def _message(first_line: str, *headers: str) -> bytes:
+    common = [
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKshed",
+        "From: <sip:a@example.test>;tag=1",
+        "Call-ID: shed-1",
+        "CSeq: 1 " + first_line.split(" ", 1)[0],
+    ]
+    return ("\r\n".join([first_line, *common, *headers, "Content-Length: 0"]) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "starts"),
+    [
+        (_message("REGISTER sip:example.test SIP/2.0", "To: <sip:a@example.test>"), True),
+        (_message("INVITE sip:b@example.test SIP/2.0", "To: <sip:b@example.test>"), True),
+        (_message("OPTIONS sip:example.test SIP/2.0", "To: <sip:example.test>"), True),
+        # answering a challenge: the second half of work already started
+        (_message("REGISTER sip:example.test SIP/2.0", "To: <sip:a@example.test>", "authorization: Digest x"), False),
+        (
+            _message("INVITE sip:b@example.test SIP/2.0", "t: <sip:b@example.test>", "Proxy-Authorization: Digest x"),
+            False,
+        ),
+        # in a dialog, or ending something
+        (_message("INVITE sip:b@example.test SIP/2.0", "To: <sip:b@example.test> ; TAG = 9"), False),
+        (_message("BYE sip:b@example.test SIP/2.0", "To: <sip:b@example.test>"), False),
+        (_message("ACK sip:b@example.test SIP/2.0", "To: <sip:b@example.test>"), False),
+        (_message("CANCEL sip:b@example.test SIP/2.0", "To: <sip:b@example.test>"), False),
+        (b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\n\r\n", False),
+    ],
+)
+def test_which_requests_start_work(data: bytes, starts: bool) -> None:
+    assert udp_transport.starts_work(data) is starts
+
+
+async def test_stale_requests_that_would_start_work_are_shed_and_the_rest_answered(
+    server: SipServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(udp_transport, "SHED_AFTER", -1.0)  # as if everything had waited too long
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Udp, remote_addr=("127.0.0.1", server.ports["udp"]))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        before = scrape()
+        transport.sendto(options(port, branch="z9hG4bKshed1"))  # a ping: new work, shed
+        register = _message("REGISTER sip:sip.localhost SIP/2.0", "To: <sip:a@sip.localhost>")
+        transport.sendto(register)  # a first REGISTER: shed
+        bye = _message("BYE sip:b@127.0.0.1 SIP/2.0", "To: <sip:b@127.0.0.1>;tag=9", "Max-Forwards: 70")
+        transport.sendto(bye.replace(b"127.0.0.1:5070", f"127.0.0.1:{port}".encode()))
+        answer = await asyncio.wait_for(client.received.get(), 5)
+        # The BYE (no such dialog) is answered; what was sent before it was not, or it would be here first.
+        assert answer.startswith(b"SIP/2.0 481"), answer
+        assert client.received.empty()
+        assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 2
+    finally:
+        transport.close()

@@ -7,7 +7,6 @@ the Request-URI user names an endpoint of the caller's project and every device 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, Tim
 from sipline.store import bindings as binding_store
 from sipline.webhooks import Callbacks, WebhookClient
 
-from ..flows import Flow, UdpFlow
+from ..flows import Datagrams, Flow, UdpFlow
 from ..responses import respond, warning
 from ..transactions import ServerTransaction
 from . import media
@@ -52,7 +51,7 @@ class CallEngine:
         self.records = CallRecords(self.db)
         self.webhooks = WebhookClient()  # the one HTTP client for every user URL of every call
         self.callbacks = Callbacks(self.webhooks)
-        self.udp: asyncio.DatagramTransport | None = None  # set by the server once UDP listens
+        self.udp: Datagrams | None = None  # set by the server once UDP listens
         self.calls: set[Call] = set()
         self.dialogs: dict[DialogId, tuple[Call, str]] = {}
         self._invites: dict[ServerKey, Call] = {}

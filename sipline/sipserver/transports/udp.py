@@ -1,60 +1,151 @@
-"""SIP over UDP: one datagram, one message, handed to the service with the flow it came on."""
+"""SIP over UDP: one datagram, one message, handed to the service with the flow it came on.
+
+The socket is read here rather than through asyncio's datagram transport, for one thing that
+transport cannot give: when the kernel received each datagram (SO_TIMESTAMPNS, on Linux). That
+age is what tells an overloaded server to shed: a request that would start new work (a REGISTER
+to challenge, a new call) and waited in the socket's queue longer than SHED_AFTER is dropped
+unread, before any parsing. Its sender retransmits it (RFC 3261 §17), and by then either the
+queue has drained or the copy is dropped again, so the server spends its time finishing the
+registrations and calls it has started instead of answering requests whose senders have
+already sent them again. Without a timestamp (another system), nothing is shed by age.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
 
+from sipline import metrics
 from sipline.sipserver.flows import UdpFlow
 from sipline.sipserver.service import SipService
 
 log = logging.getLogger("sipline.sip.udp")
 
+SHED_AFTER = 0.2  # seconds: well under the 500 ms after which a sender retransmits (T1)
+_READS_PER_WAKEUP = 64  # then back to the loop, for its other sockets and timers
 
-class UdpProtocol(asyncio.DatagramProtocol):
+# Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS): a struct timespec with each datagram.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if sys.platform == "linux" else 0
+
+_CONTINUES = frozenset((b"ACK", b"CANCEL", b"BYE", b"PRACK"))
+_ANSWERED = re.compile(rb"\r\n(?:proxy-)?authorization[ \t]*:", re.IGNORECASE)
+_TO_TAG = re.compile(rb"\r\n(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=", re.IGNORECASE)
+
+
+def starts_work(data: bytes) -> bool:
+    """A request that starts new work: out of any dialog, not answering a challenge, not ending
+    anything (a first REGISTER, a new INVITE, a ping). Responses and the rest finish work."""
+    if data.startswith(b"SIP/"):
+        return False
+    method = data[: data.find(b" ")]
+    if method in _CONTINUES:
+        return False
+    head = data[: data.find(b"\r\n\r\n")]
+    return _ANSWERED.search(head) is None and _TO_TAG.search(head) is None
+
+
+class UdpSocket:
+    """A UDP socket served on the running loop: what flows send with, and its reader."""
+
+    def __init__(self, sock: socket.socket, receive: Callable[[bytes, tuple[str, int], float | None], None]) -> None:
+        self._sock = sock
+        self._receive = receive
+        self._closing = False
+        self._timestamps = False
+        if _ANCILLARY:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self._timestamps = True
+            except OSError:
+                pass
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        try:
+            self._sock.sendto(data, address)
+        except (BlockingIOError, InterruptedError):
+            log.debug("UDP: send buffer full, a datagram to %s:%s lost", *address)  # as UDP may lose it
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def getsockname(self) -> tuple[str, int]:
+        return self._sock.getsockname()[:2]  # type: ignore[no-any-return]
+
+    def _readable(self) -> None:
+        sock, space = self._sock, _ANCILLARY if self._timestamps else 0
+        for _ in range(_READS_PER_WAKEUP):
+            if self._closing:
+                return
+            try:
+                data, ancillary, _flags, address = sock.recvmsg(65536, space)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP port unreachable from a peer that went away, say: its transactions time out.
+                log.debug("UDP error: %s", exc)
+                continue
+            received = None
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                    seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                    received = seconds + nanoseconds / 1e9
+            self._receive(data, (address[0], address[1]), received)
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+
+
+class UdpReceiver:
+    """What comes in on one UDP socket, to the service: shed when stale, dispatched among the
+    node's workers (`dispatch`), answered by tasks that are tracked until they finish."""
+
     def __init__(self, service: SipService, max_in_flight: int = 1024, *, dispatch: bool = False) -> None:
         self.service = service
         self.max_in_flight = max_in_flight
         self.dispatch = dispatch  # a socket of the node's workers: a datagram may be another worker's
-        self.transport: asyncio.DatagramTransport | None = None
+        self.socket: UdpSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closed: asyncio.Future[None] | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self._closed = asyncio.get_running_loop().create_future()
+    def listen(self, sock: socket.socket) -> UdpSocket:
+        self.socket = UdpSocket(sock, self._received)
+        return self.socket
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
+    def _received(self, data: bytes, address: tuple[str, int], received: float | None) -> None:
+        if received is not None and time.time() - received > SHED_AFTER and starts_work(data):
+            metrics.sip_shed()
+            return
+        self.deliver(data, address, dispatch=self.dispatch)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.deliver(data, addr, dispatch=self.dispatch)
-
-    def deliver(self, data: bytes, addr: tuple[str, int], *, dispatch: bool = False) -> None:
+    def deliver(self, data: bytes, address: tuple[str, int], *, dispatch: bool = False) -> None:
         """A datagram that came in on this socket (or to another worker, which handed it over)."""
-        if self.transport is None:
+        if self.socket is None:
             return
         busy = len(self._tasks) >= self.max_in_flight  # beyond that, new work is dropped: UDP peers retransmit
         try:
-            flow = UdpFlow(self.transport, (addr[0], addr[1]))
-            task = self.service.receive(data, flow, busy=busy, dispatch=dispatch)
+            task = self.service.receive(data, UdpFlow(self.socket, address), busy=busy, dispatch=dispatch)
         except Exception:
-            log.exception("SIP: failed on a datagram from %s:%s", addr[0], addr[1])
+            log.exception("SIP: failed on a datagram from %s:%s", address[0], address[1])
             return
         if task is not None and not task.done():
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a peer that went away: its transactions time out on their own.
-        log.debug("UDP error: %s", exc)
-
     async def close(self) -> None:
-        """Stop listening, finish the requests being answered, and return once the socket is closed."""
-        if self.transport is not None:
-            self.transport.close()
+        """Stop listening, and finish the requests being answered."""
+        if self.socket is not None:
+            self.socket.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        if self._closed is not None:
-            await self._closed
