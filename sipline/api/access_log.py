@@ -15,6 +15,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("sipline.http")
+_LINE = "%s %s %s %.1f ms request_id=%s"
 
 
 def access_logged(app: ASGIApp) -> ASGIApp:
@@ -38,22 +39,16 @@ def access_logged(app: ASGIApp) -> ASGIApp:
         finally:
             duration = (time.perf_counter() - started) * 1000
             method, path = scope.get("method", "-"), scope["path"]
-            log.info(
-                "%s %s %s %.1f ms request_id=%s",
-                method,
-                path,
-                seen["status"] or "-",
-                duration,
-                seen["request_id"] or "-",
-                extra={
-                    "fields": {
-                        "method": method,
-                        "path": path,
-                        "status": seen["status"],
-                        "duration_ms": round(duration, 2),
-                        "request_id": seen["request_id"],
-                    }
-                },
-            )
+            # Made and handled here rather than by log.info, which would look through the stack for
+            # the caller's file and line, which no format prints. Formatting stays the handler's.
+            fields = {
+                "method": method,
+                "path": path,
+                "status": seen["status"],
+                "duration_ms": round(duration, 2),
+                "request_id": seen["request_id"],
+            }
+            args = (method, path, seen["status"] or "-", duration, seen["request_id"] or "-")
+            log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, _LINE, args, None, extra={"fields": fields}))
 
     return wrapped
