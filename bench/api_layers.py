@@ -16,8 +16,8 @@ The layers, each adding to the last:
    body and return a fixed msgspec Struct: the framework's own cost.
 3. `+ hooks`: the same, with sipline's per-request hooks: the X-Request-Id hook and the access log
    (sipline.logs configured as `sipline serve` configures it, text format, written to /dev/null).
-4. `+ token check`: the same handlers now depend on sipline's `principal` dependency (Basic auth
-   parsed, the token looked up in the database); /healthz has no token check.
+4. `+ token check`: the same handlers now take sipline's `runtime` and `principal` dependencies, as
+   sipline's handlers do (Basic auth parsed, the token checked); /healthz has no token check.
 5. `sipline`: the real app (sipline.api.app.create_app wrapped in the access log), as
    `sipline serve` runs it: the route's own work (body parsing, domain validation, the store call,
    the response shaped with msgspec).
@@ -102,12 +102,17 @@ def _litestar(*, hooks: bool, auth: bool, rt: Runtime) -> Litestar:
             return {"status": "ok", "database": "ok"}
 
         @get(PATH + "/{id:str}")
-        async def get_one(id: FromPath[str], principal: NamedDependency[deps.Principal]) -> _Fixed:
+        async def get_one(
+            id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[deps.Principal]
+        ) -> _Fixed:
             return _FIXED
 
         @route(PATH + "/{id:str}", http_method=["PUT", "PATCH"], status_code=201)
         async def put_one(
-            id: FromPath[str], request: Request[Any, Any, Any], principal: NamedDependency[deps.Principal]
+            id: FromPath[str],
+            request: Request[Any, Any, Any],
+            runtime: NamedDependency[Runtime],
+            principal: NamedDependency[deps.Principal],
         ) -> _Fixed:
             parse_body(request.headers.get("content-type"), await request.body())
             return _FIXED
