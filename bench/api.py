@@ -617,6 +617,10 @@ def _main(opts: argparse.Namespace, data_dir: Path) -> int:
     return report(opts, results, seed_s, rss_idle, rss, hwm, needle, expected, profiles)
 
 
+def cpu_per_request(r: Result) -> float:
+    return r.server_cpu / r.rps * 1e6 if r.rps else 0.0
+
+
 def report(
     opts: argparse.Namespace,
     results: list[Result],
@@ -639,7 +643,7 @@ def report(
     print()
     header = (
         f"{'scenario':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'srv CPU':>8}"
-        f" {'non-2xx':>8} {'sock err':>8}"
+        f" {'µs/req':>7} {'non-2xx':>8} {'sock err':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -648,11 +652,18 @@ def report(
         ratio = f"{r.rps / base:7.1%}" if base else "    --  "
         print(
             f"{r.scenario:<36} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {ratio:>8} {r.server_cpu:>8.0%}"
-            f" {r.non2xx:>8} {r.socket_errors:>8}"
+            f" {cpu_per_request(r):>7.0f} {r.non2xx:>8} {r.socket_errors:>8}"
         )
     print("-" * len(header))
     print("ratios: sipline GET (item and list) vs bare GET; sipline PUT and POST vs bare PUT; same wrk settings.")
     print("srv CPU: server process CPU time / wall time in the measured run (100% = its one pinned core busy).")
+    print("µs/req: server CPU per request (srv CPU / req/s), which other work on the machine moves little.")
+    starved = [r.scenario for r in results if r.target == "bare" and r.server_cpu < 0.9]
+    if starved:
+        print(
+            f"warning: {', '.join(starved)} not CPU-bound (srv CPU < 90%): the load generator or other work was the"
+            " limit, and the ratios to it flatter sipline; compare µs/req instead."
+        )
 
     by_name = {r.scenario: r for r in results}
     put = by_name["sipline PUT /sip/{id}"]

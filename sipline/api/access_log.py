@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sipline import metrics
 
 log = logging.getLogger("sipline.http")
+_LINE = "%s %s %s %.1f ms request_id=%s"
 
 
 def access_logged(app: ASGIApp) -> ASGIApp:
@@ -44,22 +45,20 @@ def access_logged(app: ASGIApp) -> ASGIApp:
             method, path = scope.get("method", "-"), scope["path"]
             metrics.http_request(method, scope.get("path_template"), seen["status"], seconds)
             if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s %s %s %.1f ms request_id=%s",
-                    method,
-                    path,
-                    seen["status"] or "-",
-                    seconds * 1000,
-                    seen["request_id"] or "-",
-                    extra={
-                        "fields": {
-                            "method": method,
-                            "path": path,
-                            "status": seen["status"],
-                            "duration_ms": round(seconds * 1000, 2),
-                            "request_id": seen["request_id"],
-                        }
-                    },
+                # Made and handled here rather than by log.info, which would look through the stack
+                # for the caller's file and line, which no format prints. Formatting stays the handler's.
+                duration = seconds * 1000
+                fields = {
+                    "method": method,
+                    "path": path,
+                    "status": seen["status"],
+                    "duration_ms": round(duration, 2),
+                    "request_id": seen["request_id"],
+                }
+                args = (method, path, seen["status"] or "-", duration, seen["request_id"] or "-")
+                record = log.makeRecord(
+                    log.name, logging.INFO, __file__, 0, _LINE, args, None, extra={"fields": fields}
                 )
+                log.handle(record)
 
     return wrapped

@@ -9,6 +9,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from sipline import __version__
 from sipline.runtime import Runtime
+from sipline.store import tokens
 
 from .bodies import MAX_BODY_SIZE
 from .deps import principal, runtime
@@ -59,4 +60,5 @@ def create_app(rt: Runtime) -> Litestar:
         logging_config=None,  # logging is the process's to configure (sipline.logs), not the app's
     )
     app.state.runtime = rt
+    app.state.verified_tokens = tokens.VerifiedTokens(rt.db.others_commits)
     return app

@@ -125,7 +125,7 @@ def _process(request: SipRequest, existing: list[Binding], now: float, policy: R
 
     bindings = list(live)
     for raw_uri, uri, expires, q in requested:
-        index = next((i for i, b in enumerate(bindings) if _same_contact(b.contact, uri)), None)
+        index = next((i for i, b in enumerate(bindings) if _same_contact(b.contact, raw_uri, uri)), None)
         registered_at = now
         if index is not None:
             prior = bindings[index]
@@ -168,7 +168,9 @@ def _q_value(params: Params) -> float | None:
     return float(value)
 
 
-def _same_contact(stored: str, uri: SipUri) -> bool:
+def _same_contact(stored: str, raw_uri: str, uri: SipUri) -> bool:
+    if stored == raw_uri:  # a refresh, as sent the first time: no need to compare URI by URI
+        return True
     try:
         return uris_equal(parse_uri(stored), uri)
     except SipParseError:

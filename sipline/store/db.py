@@ -92,6 +92,21 @@ class Database:
         async with self._async_engine.connect() as aconn:
             return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
 
+    def others_commits(self) -> int | None:
+        """A number that changes whenever a connection other than this process's own writer commits
+        (another process, another node, this process's writer thread), or None where no cheap
+        marker exists (PostgreSQL). SQLite's PRAGMA data_version, read on the event loop's writer
+        connection: it reads shared memory, not the disk, and ignores that connection's own commits,
+        so this process's writes (API and SIP alike) leave it unchanged."""
+        if not self.is_sqlite:
+            return None
+        if self._loop_writer is None:
+            self._loop_writer = self._write_now.connect()
+        raw = self._loop_writer.connection.dbapi_connection
+        assert raw is not None
+        version: int = raw.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
     @metrics.timed_db("write")
     async def write(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) in a write transaction, committed when fn returns, rolled back if it raises."""

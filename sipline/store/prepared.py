@@ -14,11 +14,13 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _R = TypeVar("_R")
+_decode_json = msgspec.json.Decoder().decode  # what json.loads returns, in a fraction of its time
 
 
 class Prepared:
@@ -86,5 +88,5 @@ class Prepared:
         record = dict(zip(self._names, row, strict=True))
         for key in self._json:
             if isinstance(record[key], str):
-                record[key] = json.loads(record[key])
+                record[key] = _decode_json(record[key])
         return record

@@ -93,3 +93,73 @@ async def test_openapi_document_describes_signalwire_paths_and_bodies(client) ->
     create_body = paths["/api/relay/rest/endpoints/sip"]["post"]["requestBody"]["content"]["application/json"]
     assert set(create_body["schema"]["required"]) == {"username", "password"}
     assert (await client.get("/schema")).status_code == 200
+
+
+# Verified tokens are cached per process (sipline.store.tokens.VerifiedTokens): these pin when a
+# cached verdict must be dropped.
+
+
+async def _elsewhere(runtime, statement: str, **params: str) -> None:
+    """Run SQL as another process or node would: on connections of another Database."""
+    import sqlalchemy as sa
+
+    from sipline.store.db import Database
+
+    other = Database(runtime.settings.resolved_database_url)
+    try:
+        await other.write(lambda conn: conn.execute(sa.text(statement), params))
+    finally:
+        await other.dispose()
+
+
+async def _refused_within_the_bound(project: Project, runtime) -> None:
+    import asyncio
+
+    if not runtime.db.is_sqlite:  # no commit marker there: a verdict lives VERIFIED_TTL at most
+        await asyncio.sleep(tokens.VERIFIED_TTL + 0.1)
+    assert (await project.request("GET", "/sip_profile")).status_code == 401
+
+
+async def test_a_known_token_is_looked_up_once(project: Project, monkeypatch) -> None:
+    monkeypatch.setattr(tokens, "_revoked_at", -1e9)  # no revocation just before (another test's)
+    calls = []
+    find = tokens.find
+    monkeypatch.setattr(tokens, "find", lambda conn, token: calls.append(token) or find(conn, token))
+    for _ in range(3):
+        assert (await project.request("GET", "/sip_profile")).status_code == 200
+    assert len(calls) <= 1
+
+
+async def test_a_token_revoked_elsewhere_is_refused_at_once_on_sqlite_and_within_the_bound_otherwise(
+    project: Project, runtime
+) -> None:
+    from sipline.secrets import hash_token
+
+    assert (await project.request("GET", "/sip_profile")).status_code == 200
+    await _elsewhere(runtime, "UPDATE api_tokens SET revoked_at = 1 WHERE token_hash = :h", h=hash_token(project.token))
+    await _refused_within_the_bound(project, runtime)
+
+
+async def test_the_token_of_a_project_deleted_elsewhere_is_refused(project: Project, runtime) -> None:
+    assert (await project.request("GET", "/sip_profile")).status_code == 200
+    # What deleting a project does to its tokens (ON DELETE CASCADE; SQLite connections opened
+    # elsewhere may lack foreign_keys=ON, hence both statements).
+    await _elsewhere(runtime, "DELETE FROM api_tokens WHERE project_id = :p", p=project.id)
+    await _elsewhere(runtime, "DELETE FROM projects WHERE id = :p", p=project.id)
+    await _refused_within_the_bound(project, runtime)
+
+
+async def test_a_token_revoked_in_this_process_is_refused_at_once_by_every_app(project: Project, runtime) -> None:
+    import httpx
+
+    from sipline.api.app import create_app
+
+    other_app = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://testserver")
+    async with other_app:
+        for client in (project.client, other_app):
+            r = await client.get("/api/relay/rest/sip_profile", headers=project.auth)
+            assert r.status_code == 200
+        assert await runtime.db.write(tokens.revoke, project.token)
+        for client in (project.client, other_app):
+            r = await client.get("/api/relay/rest/sip_profile", headers=project.auth)
+            assert r.status_code == 401

@@ -16,6 +16,7 @@ from sipline.api.bodies import parse_body
 from sipline.api.deps import Principal
 from sipline.api.openapi import documented_body
 from sipline.api.pagination import Cursor, decode_token, encode_token, link
+from sipline.api.responses import Encoded, encoded
 from sipline.domain import endpoint as rules
 from sipline.domain.errors import NotFound, Problem, ValidationFailed
 from sipline.runtime import Runtime
@@ -36,6 +37,10 @@ def parse_endpoint_id(raw: str) -> str:
 
 def _shape(record: dict[str, Any], profile: dict[str, Any]) -> models.SipEndpoint:
     return msgspec.convert(rules.view(record, record["id"], profile), models.SipEndpoint)
+
+
+def _response(record: dict[str, Any], profile: dict[str, Any]) -> Encoded[models.SipEndpoint]:
+    return Encoded(encoded(_shape(record, profile)))
 
 
 def _validate(
@@ -114,7 +119,7 @@ async def list_endpoints(
     page_size: int = Parameter(default=50, ge=1, le=1000),
     page_number: int = Parameter(default=0, ge=0),
     page_token: FromQuery[str | None] = None,
-) -> models.SipEndpointList:
+) -> Encoded[models.SipEndpointList]:
     cursor = decode_token(page_token) if page_token else Cursor()
     if page_number > 0 and not page_token:
         raise ValidationFailed([Problem("page_token", "page_token is required when page_number > 0")])
@@ -145,7 +150,7 @@ async def list_endpoints(
             links.prev = link(PATH, {**params, "page_number": page_number - 1, "page_token": token})
         else:
             links.prev = links.first
-    return models.SipEndpointList(links=links, data=[_shape(r, profile) for r in page.rows])
+    return Encoded(encoded(models.SipEndpointList(links=links, data=[_shape(r, profile) for r in page.rows])))
 
 
 @post(
@@ -158,10 +163,10 @@ async def list_endpoints(
 )
 async def create_endpoint(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
-) -> models.SipEndpoint:
+) -> Encoded[models.SipEndpoint]:
     raw = parse_body(request.headers.get("content-type"), await request.body())
     record, profile = await runtime.db.write(_create, runtime.credentials, principal.project_id, raw)
-    return _shape(record, profile)
+    return _response(record, profile)
 
 
 @get(
@@ -172,9 +177,9 @@ async def create_endpoint(
 )
 async def get_endpoint(
     id: FromPath[str], runtime: NamedDependency[Runtime], principal: NamedDependency[Principal]
-) -> models.SipEndpoint:
+) -> Encoded[models.SipEndpoint]:
     record = await runtime.db.read(_get, principal.project_id, parse_endpoint_id(id))
-    return _shape(record, record)  # the record carries its profile's columns
+    return _response(record, record)  # the record carries its profile's columns
 
 
 @route(
@@ -191,11 +196,11 @@ async def update_endpoint(
     request: Request[Any, Any, Any],
     runtime: NamedDependency[Runtime],
     principal: NamedDependency[Principal],
-) -> models.SipEndpoint:
+) -> Encoded[models.SipEndpoint]:
     endpoint_id = parse_endpoint_id(id)
     raw = parse_body(request.headers.get("content-type"), await request.body())
     record, profile = await runtime.db.write(_update, runtime.credentials, principal.project_id, endpoint_id, raw)
-    return _shape(record, profile)
+    return _response(record, profile)
 
 
 @delete(

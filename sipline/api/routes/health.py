@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from litestar import Response, get
+from litestar import get
 from litestar.di import NamedDependency
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from sipline.api.responses import Encoded, encoded
 from sipline.runtime import Runtime
+from sipline.store.prepared import Prepared
+
+_PING = Prepared(sa.select(sa.literal_column("1")))
+_OK = encoded({"status": "ok", "database": "ok"})
+_DOWN = encoded({"status": "error", "database": "unreachable"})
 
 
 def _ping(conn: Connection) -> None:
-    conn.execute(sa.text("SELECT 1"))
+    _PING.all(conn)
 
 
 @get("/healthz", tags=["sipline extensions"], summary="Liveness and database check")
-async def healthz(runtime: NamedDependency[Runtime]) -> Response[dict[str, str]]:
+async def healthz(runtime: NamedDependency[Runtime]) -> Encoded[dict[str, str]]:
     try:
         await runtime.db.read(_ping)
     except (SQLAlchemyError, OSError):
-        return Response({"status": "error", "database": "unreachable"}, status_code=503)
-    return Response({"status": "ok", "database": "ok"})
+        return Encoded(_DOWN, status_code=503)
+    return Encoded(_OK)
