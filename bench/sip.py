@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sip.py [--server both|sipline|kamailio] [--users 10000]
                                   [--rates 500,1000,2000,...] [--step-seconds 10] [--prime-rate 1000]
-                                  [--storm-rate R] [--storm-seconds 30] [--recovery-rate R]
+                                  [--probe-rate 50] [--storm-rate R] [--storm-seconds 30] [--recovery-rate R]
                                   [--recovery-seconds 60] [--no-storm] [--database-url URL]
                                   [--sipline-args "..."] [--kamailio-children 2] [--kamailio-db sqlite|text]
                                   [--strict] [--keep]
@@ -23,7 +23,9 @@ For each server (sipline first, then Kamailio):
    cycling through the N devices (so each device re-registers every N / R seconds: refreshes, the
    registrar's steady state). Per step: registrations ok and failed, retransmissions, the achieved
    rate (from the times the 200s came back), registration time p50/p99 (first REGISTER sent to 200
-   received, sipp's 1 ms clock), CPU of the server and of sipp, UDP receive-buffer drops. Capacity =
+   received) of the Probe's registrations (one more device, timed precisely, --probe-rate/s beside
+   sipp) and of every registration (sipp's 1 ms clock), CPU of the server and of sipp, UDP
+   receive-buffer drops. Capacity =
    the highest achieved rate of a step with no failed registration and < 1 % retransmissions; the
    sweep stops after the first step that fails that, plus one more step.
 4. A fresh server: every device registered (prime), then the latency step at half of the server's
@@ -170,7 +172,8 @@ class Run:
     def header() -> str:
         return (
             f"{'':<10} {'offered/s':>9} {'regs':>7} {'ok':>7} {'failed':>7} {'retrans':>7} {'retr%':>6} "
-            f"{'reg/s':>7} {'p50 ms':>6} {'p99 ms':>6} {'srv CPU':>7} {'sipp CPU':>8} {'other':>5} {'drops':>6}"
+            f"{'reg/s':>7} {'p50 ms':>6} {'p99 ms':>6} {'probes':>6} {'sipp p50':>8} {'sipp p99':>8} "
+            f"{'srv CPU':>7} {'sipp CPU':>8} {'other':>5} {'drops':>6}"
         )
 
     def row(self) -> str:
@@ -189,9 +192,10 @@ class Run:
             flags.append(self.note)
         return (
             f"{self.label:<10} {self.offered:>9g} {self.calls:>7} {self.ok:>7} {self.failed:>7} "
-            f"{self.retransmissions:>7} {self.retrans_pct:>6.2f} {self.achieved:>7.0f} {self.pct(50):>6.0f} "
-            f"{self.pct(99):>6.0f} {self.server_cpu:>7.0%} {self.sipp_cpu:>8.0%} {self.other_cpu:>5.0%} "
-            f"{self.udp_drops:>6}  " + " ".join(flags)
+            f"{self.retransmissions:>7} {self.retrans_pct:>6.2f} {self.achieved:>7.0f} {ms(self.probe_pct(50), 1, 6)} "
+            f"{ms(self.probe_pct(99), 1, 6)} {len(self.probe_ms):>6} {ms(self.pct(50), 0, 8)} {ms(self.pct(99), 0, 8)} "
+            f"{self.server_cpu:>7.0%} {self.sipp_cpu:>8.0%} {self.other_cpu:>5.0%} {self.udp_drops:>6}  "
+            + " ".join(flags)
         ).rstrip()
 
     def failure_text(self) -> str:
@@ -203,10 +207,16 @@ class Run:
             parts.append(f"{self.unexpected} answered otherwise" + (f": logged {seen}" if seen else ""))
             if self.retry_after:
                 parts.append(f"{self.retry_after} with Retry-After")
-        other = self.failed - self.timeouts - self.unexpected
+        if self.probe_failures:
+            parts.append(f"{len(self.probe_failures)} of the probe's")
+        other = self.failed - self.timeouts - self.unexpected - len(self.probe_failures)
         if other > 0:
             parts.append(f"{other} other")
         return ", ".join(parts)
+
+
+def ms(value: float, decimals: int, width: int) -> str:
+    return f"{'-' if value != value else f'{value:.{decimals}f}':>{width}}"  # NaN: no sample
 
 
 class Devices:
@@ -701,7 +711,8 @@ def sweep(
         for rate in args.rates:
             settle(server)
             calls = max(1, round(rate * args.step_seconds))
-            step = sipp(server, devices, tmp / f"{name}-step-{rate:g}", label="step", rate=rate, calls=calls)
+            step = sipp(server, devices, tmp / f"{name}-step-{rate:g}", label="step", rate=rate, calls=calls,
+                        probe_rate=args.probe_rate)  # fmt: skip
             outcome.steps.append(step)
             print(step.row(), flush=True)
             if not server.alive():
@@ -743,10 +754,6 @@ def storm(
                 probe_rate=args.probe_rate,
             )
             print(result.latency.row(), flush=True)
-            if result.latency.probe_ms or result.latency.probe_failures:
-                lat = result.latency
-                print(f"{'':<10} probe: {len(lat.probe_ms)} registrations, p50 {lat.probe_pct(50):.1f} ms, "
-                      f"p99 {lat.probe_pct(99):.1f} ms, {len(lat.probe_failures)} failed", flush=True)  # fmt: skip
         settle(server)
         calls = max(1, round(storm_rate * args.storm_seconds))
         started = time.monotonic()
@@ -757,6 +764,7 @@ def storm(
         storm_end = started + calls / storm_rate
         if not server.alive():
             outcome.crashed = f"{name} exited during the storm"
+            print_storm(name, result, outcome.capacity)
             return
         which = unregistered_after(result.run, list(range(len(devices.creds))), devices)
         result.unregistered = len(which)
@@ -778,7 +786,7 @@ def storm(
             result.recovered_after = 0.0
         if not server.alive():
             outcome.crashed = f"{name} exited during the recovery"
-    print_storm(name, result, outcome.capacity)
+        print_storm(name, result, outcome.capacity)  # before the server stops (and may complain)
 
 
 def print_storm(name: str, s: Storm, capacity: float) -> None:
@@ -790,7 +798,9 @@ def print_storm(name: str, s: Storm, capacity: float) -> None:
     timeline = " ".join(f"{run.goodput(i * width, (i + 1) * width):.0f}" for i in range(windows))
     late = sum(1 for t in run.stamps_ms if t >= s.seconds * 1000)
     times = f" = {s.rate / capacity:.1f} x its capacity" if capacity else ""
-    share = f" = {s.goodput / capacity:.0%} of its capacity" if capacity else ""
+    share = f" = {s.goodput / s.rate:.0%} of offered" + (
+        f", {s.goodput / capacity:.0%} of its capacity" if capacity else ""
+    )
     print(
         f"  {name} storm: {s.rate:g}/s offered{times} for {s.seconds:g} s ({run.calls} registrations, "
         f"sipp CPU {run.sipp_cpu:.0%}): goodput {s.goodput:.0f}/s{share}",
@@ -816,6 +826,11 @@ def print_storm(name: str, s: Storm, capacity: float) -> None:
 # --- the report -------------------------------------------------------------------------------
 
 
+def latencies(run: Run) -> str:
+    probe = f"p50 {run.probe_pct(50):.1f} ms, p99 {run.probe_pct(99):.1f} ms (probe), " if run.probe_ms else ""
+    return f"{probe}p50 {run.pct(50):.0f} ms, p99 {run.pct(99):.0f} ms (sipp, every registration)"
+
+
 def summary(o: Outcome) -> None:
     step = o.capacity_step
     print(f"\n{o.name}:")
@@ -823,17 +838,13 @@ def summary(o: Outcome) -> None:
         print("  capacity: no clean step")
     else:
         print(
-            f"  capacity {o.capacity:.0f} registrations/s (offered {step.offered:g}/s): p50 {step.pct(50):.0f} ms, "
-            f"p99 {step.pct(99):.0f} ms; server CPU {step.server_cpu:.0%} of a core, sipp {step.sipp_cpu:.0%}"
+            f"  capacity {o.capacity:.0f} registrations/s (offered {step.offered:g}/s): {latencies(step)}; "
+            f"server CPU {step.server_cpu:.0%} of a core, sipp {step.sipp_cpu:.0%}"
         )
     s = o.storm
     if s is not None and s.latency is not None:
         lat = s.latency
-        probe = f"; probe p50 {lat.probe_pct(50):.1f} ms, p99 {lat.probe_pct(99):.1f} ms" if lat.probe_ms else ""
-        print(
-            f"  at half of capacity ({lat.offered:g}/s): sipp p50 {lat.pct(50):.0f} ms, p99 {lat.pct(99):.0f} ms"
-            f"{probe}; {lat.failed} failed"
-        )
+        print(f"  at half of capacity ({lat.offered:g}/s): {latencies(lat)}; {lat.failed} failed")
     if o.crashed:
         print(f"  CRASH: {o.crashed}")
 
