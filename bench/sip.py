@@ -378,13 +378,26 @@ class Registering:
 
 
 def register_all(
-    server: Server, devices: Devices, which: list[int], workdir: Path, rate: float, deadline: float, label: str
+    server: Server,
+    devices: Devices,
+    which: list[int],
+    workdir: Path,
+    rate: float,
+    deadline: float,
+    label: str,
+    *,
+    slow_down: bool = False,
 ) -> Registering:
+    """`slow_down` (registering every device before measuring): after a pass with failures, wait for
+    the server to go idle and halve the rate. The recovery keeps its rate: it is the devices' load."""
     result = Registering(remaining=len(which))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     while which and time.monotonic() < deadline - 1:
         n = len(result.passes) + 1
+        if n > 1 and slow_down:
+            settle(server)
+            rate = max(50.0, rate / 2)
         csv = devices.write(workdir / f"{label}-{n}.csv", which)
         run = sipp(
             server,
@@ -681,15 +694,12 @@ class Outcome:
 
 def prime(server: Server, devices: Devices, workdir: Path, rate: float) -> Registering:
     """Every device registered once (passes until all are, at most 120 s)."""
-    result = register_all(
-        server, devices, list(range(len(devices.creds))), workdir, rate, time.monotonic() + 120, "prime"
-    )
-    first = result.passes[0] if result.passes else None
+    everyone = list(range(len(devices.creds)))
+    result = register_all(server, devices, everyone, workdir, rate, time.monotonic() + 120, "prime", slow_down=True)
+    passes = ", ".join(f"{r.offered:g}/s: {r.ok} ok, {r.failed} failed" for r in result.passes)
     print(
         f"  every device registered: {len(devices.creds) - result.remaining} of {len(devices.creds)} "
-        f"in {result.seconds:.1f} s ({len(result.passes)} pass(es) at {rate:g}/s"
-        + (f", first: {first.failed} failed, {first.retransmissions} retransmissions" if first else "")
-        + ")",
+        f"in {result.seconds:.1f} s ({passes})",
         flush=True,
     )
     return result
@@ -739,7 +749,8 @@ def storm(
     half = outcome.capacity / 2
     print(f"\n== {name}: a fresh server, every device registered, latency at half of capacity, storm", flush=True)
     with make_server() as server:
-        result.prime = prime(server, devices, tmp / f"{name}-storm-prime", args.prime_rate)
+        rate = min(args.prime_rate, max(50, round(0.8 * outcome.capacity))) if outcome.capacity else args.prime_rate
+        result.prime = prime(server, devices, tmp / f"{name}-storm-prime", rate)
         print(Run.header(), flush=True)
         if half >= 1:
             settle(server)
