@@ -775,7 +775,7 @@ def storm(
         storm_end = started + calls / storm_rate
         if not server.alive():
             outcome.crashed = f"{name} exited during the storm"
-            print_storm(name, result, outcome.capacity)
+            print_storm(name, result, outcome.capacity, outcome.capacity_step)
             return
         which = unregistered_after(result.run, list(range(len(devices.creds))), devices)
         result.unregistered = len(which)
@@ -797,10 +797,15 @@ def storm(
             result.recovered_after = 0.0
         if not server.alive():
             outcome.crashed = f"{name} exited during the recovery"
-        print_storm(name, result, outcome.capacity)  # before the server stops (and may complain)
+        print_storm(name, result, outcome.capacity, outcome.capacity_step)  # before the server stops (and may complain)
 
 
-def print_storm(name: str, s: Storm, capacity: float) -> None:
+def cpu_ms_per_registration(run: Run) -> float:
+    """Server CPU per registration served (ms): what each 200 cost, the work wasted on the rest included."""
+    return run.server_cpu * run.wall * 1000 / run.ok if run.ok else float("nan")
+
+
+def print_storm(name: str, s: Storm, capacity: float, capacity_step: Run | None) -> None:
     run = s.run
     if run is None:
         return
@@ -823,6 +828,8 @@ def print_storm(name: str, s: Storm, capacity: float) -> None:
         f"({run.retransmissions / max(run.calls, 1):.2f} per registration), {run.udp_drops} UDP drops, "
         f"server CPU {run.server_cpu:.0%}"
     )
+    at_capacity = f" ({cpu_ms_per_registration(capacity_step):.2f} ms at capacity)" if capacity_step else ""
+    print(f"    server CPU per registration served: {cpu_ms_per_registration(run):.2f} ms{at_capacity}")
     if s.recovered_after is not None:
         what = "none unregistered" if not s.unregistered else f"{s.unregistered} devices unregistered at the end"
         print(f"    recovery: {what}; every device registered {s.recovered_after:.1f} s after the storm's end")
