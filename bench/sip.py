@@ -635,9 +635,28 @@ def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]
 
 
 class Sipline(SiplineServer):
+    """`sipline serve`; with PostgreSQL on this machine its CPU includes the database backends serving it."""
+
     @property
     def port(self) -> int:
         return self.port_for("udp")
+
+    def pids(self) -> list[int]:
+        url = self.env.get("SIPLINE_DATABASE_URL", "")
+        database = url.rsplit("/", 1)[-1].split("?")[0] if url.startswith("postgresql") else ""
+        return super().pids() + (postgres_backends(database) if database else [])
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL's processes serving `database` (their title: "postgres: ... USER DATABASE HOST(PORT) ...")."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if title.startswith("postgres: ") and f" {database} " in title:
+                    pids.append(int(entry.name))
+    return pids
 
 
 Server = Kamailio | Sipline
@@ -733,6 +752,8 @@ def sweep(
                 break
         if outcome.steps and outcome.steps[-1].clean:
             print("  (the sweep ended before the server did: offer higher --rates for its capacity)", flush=True)
+        elif outcome.steps and outcome.capacity_step is None:
+            print(f"  (no clean step: the capacity is under {args.rates[0]:g}/s, offer lower --rates)", flush=True)
 
 
 def storm(
@@ -895,6 +916,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
         )
         check(f"capacity ratio {r:.2f} >= {FLOOR_RATIO:.2f} (floor)", r >= FLOOR_RATIO if k.capacity else None)
     for o in outcomes if not (s and k) else [s]:
+        if not (s and k):
+            check(f"{o.name} capacity {o.capacity:.0f} registrations/s", o.capacity > 0)
         st = o.storm
         if st is None or st.run is None:
             continue
@@ -987,8 +1010,9 @@ def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> li
             sweep(name, make_server, devices, tmp, args, outcome)
             if name == "sipline":
                 sipline_capacity = outcome.capacity
-            if not args.no_storm and not outcome.crashed and outcome.capacity:
-                base = sipline_capacity or outcome.capacity
+            if not args.no_storm and not outcome.crashed and (outcome.capacity or args.storm_rate):
+                # sipline's capacity sets both servers' storm (the same storm), else this server's own
+                base = sipline_capacity or outcome.capacity or args.storm_rate / 3
                 storm_rate = args.storm_rate or round(3 * base)
                 recovery_rate = args.recovery_rate or max(1, round(base / 2))
                 storm(name, make_server, devices, tmp, args, outcome, storm_rate, recovery_rate)
