@@ -56,6 +56,7 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -1022,6 +1023,10 @@ def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> li
     return outcomes
 
 
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["both", "sipline", "kamailio"], default="both")
@@ -1075,6 +1080,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"warning: load average {load:.2f} before the runs: other work shares these CPUs", file=sys.stderr)
+    # SIGTERM as Ctrl-C: the servers run in sessions of their own and must be stopped on the way out
+    signal.signal(signal.SIGTERM, interrupted)
     tmp = Path(tempfile.mkdtemp(prefix="sipline-sip-bench-"))
     started = time.monotonic()
     try:
