@@ -18,16 +18,15 @@ For each server (sipline first, then Kamailio):
    HA1 precomputed, usrloc in memory), 2 GB of shm reserved and UDP buffers up to 4 MB.
 2. Devices: one sipp local port per server stands for the N devices (Contact user@127.0.0.1:PORT),
    the same port in every run, so that every registration after the first refreshes a binding. The
-   server starts and every device registers once (`prime`: --prime-rate, retried until all are).
+   server starts and every device registers once (`prime`: --prime-rate, slower for the failed).
 3. Rate sweep: for each offered rate R, one sipp places R x --step-seconds registrations at R/s,
    cycling through the N devices (so each device re-registers every N / R seconds: refreshes, the
    registrar's steady state). Per step: registrations ok and failed, retransmissions, the achieved
    rate (from the times the 200s came back), registration time p50/p99 (first REGISTER sent to 200
    received) of the Probe's registrations (one more device, timed precisely, --probe-rate/s beside
    sipp) and of every registration (sipp's 1 ms clock), CPU of the server and of sipp, UDP
-   receive-buffer drops. Capacity =
-   the highest achieved rate of a step with no failed registration and < 1 % retransmissions; the
-   sweep stops after the first step that fails that, plus one more step.
+   receive-buffer drops. Capacity = the highest achieved rate of a step with no failed registration
+   and < 1 % retransmissions; the sweep stops after the first step that fails that, plus one more.
 4. A fresh server: every device registered (prime), then the latency step at half of the server's
    capacity, then the storm: --storm-rate (default 3 x sipline's capacity, the same rate for
    Kamailio) for --storm-seconds, tests/integration/sipp/register_logged.xml (the same registration,
