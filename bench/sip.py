@@ -1,18 +1,45 @@
-"""SIP registrar benchmark: sipline against Kamailio, the same sipp scenario, in one run.
+"""SIP registrar benchmark: sipline against Kamailio, the same sipp command lines, in one run.
 
-    .venv/bin/python bench/sip.py [--users 10000] [--rate 2000] [--limit 100] [--database-url URL]
+    .venv/bin/python bench/sip.py [--server both|sipline|kamailio] [--users 10000]
+                                  [--rates 500,1000,2000,...] [--step-seconds 10] [--prime-rate 1000]
+                                  [--probe-rate 50] [--storm-rate R] [--storm-seconds 30] [--recovery-rate R]
+                                  [--recovery-seconds 60] [--no-storm] [--database-url URL]
+                                  [--sipline-args "..."] [--kamailio-children 2] [--kamailio-db sqlite|text]
+                                  [--strict] [--keep]
 
-1. Seeds N endpoints for the bootstrap project directly through the store (Credentials.columns for
-   the sealed password and HA1s; one executemany), with sipline stopped.
-2. Starts `sipline serve` (pinned to CPU 0 when taskset exists) with MD5 challenges (sipp computes
-   MD5 only), runs tests/integration/sipp/register_digest.xml once per user (`-inf users.csv`,
-   `-m N -r RATE -l LIMIT`, sipp pinned to CPU 1): REGISTER, 401, REGISTER with digest, 200.
-3. Writes the same users into a db_text `subscriber` table (HA1 precomputed) and runs Kamailio
-   (bench/kamailio/kamailio.cfg: auth_db + registrar, usrloc in memory) in the foreground on a free
-   loopback port, pinned the same way, and runs the same sipp command against it.
-4. Prints successful registrations per second, registration-time percentiles (first REGISTER sent
-   to 200 received: two round trips), failures, and the ratio sipline/Kamailio. Targets: ratio >= 0.5,
-   p99 < 20 ms, no failed registrations. All traffic goes to 127.0.0.1; every process is stopped.
+One registration is tests/integration/sipp/register_digest.xml: REGISTER, 401, REGISTER with digest,
+200. Both servers run unpinned on the same 2 cores as sipp (whose CPU is accounted for), with the
+same sipp command lines; sipp's call limit (-l) is set so high that it never throttles a server.
+
+For each server (sipline first, then Kamailio):
+
+1. Users: N endpoints (bench00000..). sipline: seeded through the store (bench/common.py `seed`,
+   sipline stopped). Kamailio: bench/kamailio/kamailio.cfg (2 UDP workers, auth_db on SQLite with
+   HA1 precomputed, usrloc in memory), 2 GB of shm reserved and UDP buffers up to 4 MB.
+2. Devices: one sipp local port per server stands for the N devices (Contact user@127.0.0.1:PORT),
+   the same port in every run, so that every registration after the first refreshes a binding. The
+   server starts and every device registers once (`prime`: --prime-rate, slower for the failed).
+3. Rate sweep: for each offered rate R, one sipp places R x --step-seconds registrations at R/s,
+   cycling through the N devices (so each device re-registers every N / R seconds: refreshes, the
+   registrar's steady state). Per step: registrations ok and failed, retransmissions, the achieved
+   rate (from the times the 200s came back), registration time p50/p99 (first REGISTER sent to 200
+   received) of the Probe's registrations (one more device, timed precisely, --probe-rate/s beside
+   sipp) and of every registration (sipp's 1 ms clock), CPU of the server and of sipp, UDP
+   receive-buffer drops. Capacity = the highest achieved rate of a step with no failed registration
+   and < 1 % retransmissions; the sweep stops after the first step that fails that, plus one more.
+4. A fresh server: every device registered (prime), then the latency step at half of the server's
+   capacity, then the storm: --storm-rate (default 3 x sipline's capacity, the same rate for
+   Kamailio) for --storm-seconds, tests/integration/sipp/register_logged.xml (the same registration,
+   plus a log line naming the device that got its 200: register_digest.xml cannot say whose
+   registration failed). Goodput = 200s received per second while the storm lasts. Then recovery:
+   the devices whose last attempt of the storm failed (their phones would say "not registered")
+   register again at --recovery-rate, pass after pass for the ones still failing, until all are
+   registered or --recovery-seconds after the storm's end.
+5. Prints the tables, the storm summaries, then the ratios sipline / Kamailio and the goals LAST.
+
+Exit status: 1 on a crash (the bench's or a server's), 0 otherwise; with --strict, 2 when a goal is
+missed. Every process started is stopped, also on Ctrl-C or an error; working files live in a temp
+dir (--keep keeps it), a PostgreSQL database of the bench's own is created and dropped.
 """
 
 from __future__ import annotations
@@ -20,272 +47,1058 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
+import functools
+import hashlib
+import math
 import os
 import re
+import resource
+import shlex
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sipline.config import Settings  # noqa: E402
-from sipline.domain.endpoint import empty_record  # noqa: E402
-from sipline.runtime import Runtime  # noqa: E402
-from sipline.serve import prepare  # noqa: E402
-from sipline.store import projects  # noqa: E402
-from sipline.store.schema import sip_endpoints  # noqa: E402
-from tests.integration.sipline_process import Sipline  # noqa: E402
+from bench.common import (  # noqa: E402
+    KAMAILIO_SHM_MB,
+    SIPP_DIR,
+    SIPP_TUNING,
+    SiplineServer,
+    bench_creds,
+    counter,
+    cpu_seconds,
+    free_port,
+    group_pids,
+    last_int,
+    last_stats,
+    machine_busy_seconds,
+    own_cpu_seconds,
+    percentile,
+    seed,
+    stop_group,
+    udp_receive_drops,
+    wait_until_answering,
+    write_subscribers,
+)
 
-SCENARIO = ROOT / "tests" / "integration" / "sipp" / "register_digest.xml"
+SCENARIO = SIPP_DIR / "register_digest.xml"
+LOGGED = SIPP_DIR / "register_logged.xml"
 KAMAILIO_CFG = ROOT / "bench" / "kamailio" / "kamailio.cfg"
-SECRET = "bench-secret-key"
-TARGET_RATIO, TARGET_P99_MS = 0.5, 20.0
+KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+KAMAILIO_DOMAIN = "default.sip.localhost"  # only when sipline is not run (its domain otherwise)
+# A registration lives at most two receive timeouts of the scenario (5 s each) plus a margin: sipp's
+# call limit above rate x this never throttles the server, it only bounds sipp's memory.
+CALL_LIFETIME_S = 12
+GOAL_RATIO, FLOOR_RATIO = 1.0, 0.5  # sipline's capacity / Kamailio's
+GOAL_STORM = 0.9  # goodput during a storm of 3 x capacity, as a share of capacity
+GOAL_RECOVERY_S = 60.0
+GOAL_P99_MS = 20.0
+
+
+# --- one sipp run -----------------------------------------------------------------------------
 
 
 @dataclass
-class Result:
-    name: str
-    ok: int
-    failed: int
-    seconds: float
-    times_ms: list[float]
+class Run:
+    """One sipp process placing `calls` registrations at `offered`/s, and what the machine did meanwhile."""
+
+    label: str
+    offered: float
+    calls: int
+    ok: int = 0
+    failed: int = 0
+    placed: int = 0  # registrations sipp started (ok + failed, and any cut short by the deadline)
+    timeouts: int = 0  # failed for want of a response (5 s)
+    unexpected: int = 0  # failed on another response than 401 / 200 (503 and the like)
+    statuses: dict[str, int] = field(default_factory=dict)  # the unexpected responses sipp logged, by status
+    retry_after: int = 0  # of those, how many carried Retry-After
+    retransmissions: int = 0
+    times_ms: list[float] = field(default_factory=list)  # first REGISTER to 200, each success
+    stamps_ms: list[float] = field(default_factory=list)  # sipp's clock when each 200 came (0 = its start)
+    registered: dict[int, str] = field(default_factory=dict)  # call number -> user (logged scenario)
+    wall: float = 0.0
+    server_cpu: float = 0.0  # share of one core over the run, all the server's processes
+    sipp_cpu: float = 0.0
+    other_cpu: float = 0.0  # everything else on the machine, in cores
+    udp_drops: int = 0
+    probe_ms: list[float] = field(default_factory=list)  # the Probe's registration times, if it ran
+    probe_failures: list[str] = field(default_factory=list)
+    note: str = ""
 
     @property
-    def rate(self) -> float:
-        return self.ok / self.seconds if self.seconds else 0.0
+    def retrans_pct(self) -> float:
+        return 100.0 * self.retransmissions / self.calls if self.calls else 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and self.retrans_pct < 1.0 and self.ok > 0
+
+    @property
+    def achieved(self) -> float:
+        """Registrations per second, from the times the 200s came back."""
+        stamps = self.stamps_ms
+        if len(stamps) >= 2 and max(stamps) > min(stamps):
+            return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
+        return self.ok / self.wall if self.wall else 0.0
+
+    @property
+    def saturated(self) -> bool:
+        return self.achieved < 0.9 * self.offered
 
     def pct(self, p: float) -> float:
-        if not self.times_ms:
-            return float("nan")
-        ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        return percentile(self.times_ms, p)
 
+    def probe_pct(self, p: float) -> float:
+        return percentile(self.probe_ms, p)
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    def goodput(self, start_s: float, end_s: float) -> float:
+        """200s received per second between two instants of sipp's clock."""
+        n = sum(1 for s in self.stamps_ms if start_s * 1000 <= s < end_s * 1000)
+        return n / (end_s - start_s) if end_s > start_s else 0.0
 
-
-def pinned(cpu: int, cmd: list[str]) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu), *cmd]
-    return cmd
-
-
-async def seed(data_dir: Path, database_url: str | None, users: int) -> tuple[str, list[tuple[str, str]]]:
-    """The bootstrap project's SIP domain and N (username, password) pairs stored as endpoints."""
-    rt = Runtime.from_settings(Settings(data_dir=data_dir, database_url=database_url, secret_key=SECRET))
-    try:
-        await prepare(rt)
-        project = (await rt.db.read(projects.list_all))[0]
-        now = time.time()
-        creds = [(f"bench{i:05d}", f"pw-{i:05d}-secret") for i in range(users)]
-        rows = []
-        for i, (username, password) in enumerate(creds):
-            record = {**empty_record(), "username": username}
-            rows.append(
-                {
-                    **record,
-                    **rt.credentials.columns(username, password, project["domain_identifier"]),
-                    "id": f"00000000-0000-4000-8000-{i:012d}",
-                    "project_id": project["id"],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        await rt.db.write(lambda conn: conn.execute(sip_endpoints.insert(), rows))
-        return rt.credentials.realm(project["domain_identifier"]), creds
-    finally:
-        await rt.db.dispose()
-
-
-def run_sipp(name: str, workdir: Path, port: int, csv_path: Path, args: argparse.Namespace) -> Result:
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = pinned(1, [
-        "sipp", "-sf", str(SCENARIO), "-inf", str(csv_path), "-i", "127.0.0.1", "-p", str(free_port()),
-        "-t", "u1", "-m", str(args.users), "-r", str(args.rate), "-l", str(args.limit),
-        "-nostdin", "-timeout", f"{args.timeout}s", "-timeout_error", "-trace_rtt", "-rtt_freq", "1",
-        "-trace_stat", "-fd", "1", "-max_recv_loops", "10000", "-max_sched_loops", "10000",
-        f"127.0.0.1:{port}",
-    ])  # fmt: skip
-    started = time.monotonic()
-    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=args.timeout + 30)
-    seconds = time.monotonic() - started
-    ok = _last_int(done.stdout, r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
-    failed = _last_int(done.stdout, r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
-    times: list[float] = []
-    for rtt in workdir.glob("*_rtt.csv"):
-        with rtt.open() as f:
-            for row in csv.reader(f, delimiter=";"):
-                with contextlib.suppress(ValueError, IndexError):
-                    times.append(float(row[1]))
-    # sipp's own clock covers only the calls; the process also spends a moment starting and exiting.
-    elapsed = _elapsed(workdir) or seconds
-    if ok + failed < args.users:
-        print(f"{name}: sipp exited {done.returncode}: {done.stdout[-1500:]}{done.stderr[-1500:]}", file=sys.stderr)
-        failed = args.users - ok
-    return Result(name, ok, failed, elapsed, times)
-
-
-def _last_int(text: str, pattern: str) -> int:
-    found = re.findall(pattern, text)
-    return int(found[-1]) if found else 0
-
-
-def _elapsed(workdir: Path) -> float | None:
-    """Elapsed time of the run from sipp's statistics file (ElapsedTime(C), HH:MM:SS:micro)."""
-    for stat in workdir.glob("*_.csv"):
-        lines = stat.read_text().strip().splitlines()
-        if len(lines) < 2:
-            continue
-        header, last = lines[0].split(";"), lines[-1].split(";")
-        with contextlib.suppress(ValueError, IndexError):
-            h, m, s, micro = last[header.index("ElapsedTime(C)")].split(":")
-            return int(h) * 3600 + int(m) * 60 + int(s) + int(micro) / 1e6
-    return None
-
-
-def write_users(path: Path, domain: str, creds: list[tuple[str, str]]) -> None:
-    path.write_text("SEQUENTIAL\n" + "".join(f"{u};{p};{domain}\n" for u, p in creds))
-
-
-def bench_sipline(tmp: Path, args: argparse.Namespace) -> Result:
-    data_dir = tmp / "sipline"
-    domain, creds = asyncio.run(seed(data_dir, args.database_url, args.users))
-    write_users(tmp / "users.csv", domain, creds)
-    env = {"SIPLINE_SIP_DIGEST_ALGORITHMS": "MD5", "SIPLINE_SECRET_KEY": SECRET, "SIPLINE_LOG_LEVEL": "warning"}
-    if args.database_url:
-        env["SIPLINE_DATABASE_URL"] = args.database_url
-    with Sipline(data_dir, env=env, prefix=pinned(0, [])) as server:
-        profiler = None
-        if args.profile:
-            # .svg: flame graph; .json: speedscope; .txt: collapsed stacks (grep-able)
-            fmt = {".json": "speedscope", ".txt": "raw"}.get(Path(args.profile).suffix, "flamegraph")
-            py_spy = str(Path(sys.executable).with_name("py-spy"))
-            profiler = subprocess.Popen(
-                [py_spy, "record", "-o", args.profile, "--pid", str(server.pid), "-r", "200", "-f", fmt],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(1)
-        try:
-            return run_sipp("sipline", tmp / "sipp-sipline", server.ports["udp"], tmp / "users.csv", args)
-        finally:
-            if profiler is not None:
-                profiler.send_signal(2)
-                profiler.wait(timeout=30)
-
-
-def bench_kamailio(tmp: Path, args: argparse.Namespace) -> Result:
-    import hashlib
-
-    domain_line = (tmp / "users.csv").read_text().splitlines()[1]
-    domain = domain_line.split(";")[2]
-    db = tmp / "kamailio-db"
-    db.mkdir()
-    (db / "version").write_text("table_name(str) table_version(int)\nsubscriber:7\nlocation:9\n")
-    lines = ["id(int,auto) username(str) domain(str) password(str) ha1(str) ha1b(str,null)"]
-    for i, line in enumerate((tmp / "users.csv").read_text().splitlines()[1:], 1):
-        user, password, _ = line.split(";")
-        ha1 = hashlib.md5(f"{user}:{domain}:{password}".encode()).hexdigest()
-        lines.append(f"{i}:{user}:{domain}:{password}:{ha1}:")
-    (db / "subscriber").write_text("\n".join(lines) + "\n")
-    run_dir = tmp / "kamailio-run"
-    run_dir.mkdir()
-    port = free_port()
-    cmd = pinned(0, [
-        "kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG), "-l", f"udp:127.0.0.1:{port}",
-        "-A", f'DBURL="text://{db}"', "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"),
-        "-w", str(run_dir), "-m", "128", "-M", "16",
-    ])  # fmt: skip
-    log = (run_dir / "kamailio.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-    try:
-        _wait_until_answering(port, proc, run_dir / "kamailio.log")
-        return run_sipp("kamailio", tmp / "sipp-kamailio", port, tmp / "users.csv", args)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=5)
-
-
-def _wait_until_answering(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
-    probe = (
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKprobe\r\n"
-        "From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
-        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.3)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited: {log.read_text()[-2000:]}")
-            s.sendto(probe, ("127.0.0.1", port))
-            with contextlib.suppress(TimeoutError):
-                s.recvfrom(4096)
-                return
-    raise RuntimeError(f"kamailio did not answer within {timeout} s: {log.read_text()[-2000:]}")
-
-
-def report(results: list[Result]) -> bool:
-    print(
-        f"\n{'server':<10} {'ok':>7} {'failed':>7} {'reg/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-    )
-    for r in results:
-        print(
-            f"{r.name:<10} {r.ok:>7} {r.failed:>7} {r.rate:>9.0f} {r.pct(50):>8.1f} {r.pct(90):>8.1f} "
-            f"{r.pct(99):>8.1f} {max(r.times_ms, default=float('nan')):>8.1f}"
+    @staticmethod
+    def header() -> str:
+        return (
+            f"{'':<10} {'offered/s':>9} {'regs':>7} {'ok':>7} {'failed':>7} {'retrans':>7} {'retr%':>6} "
+            f"{'reg/s':>7} {'p50 ms':>6} {'p99 ms':>6} {'probes':>6} {'sipp p50':>8} {'sipp p99':>8} "
+            f"{'srv CPU':>7} {'sipp CPU':>8} {'other':>5} {'drops':>6}"
         )
-    sipline, kamailio = results
-    ratio = sipline.rate / kamailio.rate if kamailio.rate else float("nan")
-    checks = [
-        (f"sipline/kamailio rate {ratio:.2f} >= {TARGET_RATIO}", ratio >= TARGET_RATIO),
-        (f"sipline p99 {sipline.pct(99):.1f} ms < {TARGET_P99_MS} ms", sipline.pct(99) < TARGET_P99_MS),
-        (f"no failed registrations ({sipline.failed} failed)", sipline.failed == 0),
-    ]
-    print()
-    for text, ok in checks:
+
+    def row(self) -> str:
+        flags = []
+        if not self.clean:
+            flags.append("FAILED" if self.failed else "RETRANS")
+        if self.failed:
+            flags.append(f"({self.failure_text()})")
+        if self.saturated:
+            flags.append("saturated")
+        if self.sipp_cpu > 0.85:
+            flags.append("sipp busy")
+        if self.other_cpu > 0.25:
+            flags.append("machine shared")
+        if self.note:
+            flags.append(self.note)
+        return (
+            f"{self.label:<10} {self.offered:>9g} {self.calls:>7} {self.ok:>7} {self.failed:>7} "
+            f"{self.retransmissions:>7} {self.retrans_pct:>6.2f} {self.achieved:>7.0f} {ms(self.probe_pct(50), 1, 6)} "
+            f"{ms(self.probe_pct(99), 1, 6)} {len(self.probe_ms):>6} {ms(self.pct(50), 0, 8)} {ms(self.pct(99), 0, 8)} "
+            f"{self.server_cpu:>7.0%} {self.sipp_cpu:>8.0%} {self.other_cpu:>5.0%} {self.udp_drops:>6}  "
+            + " ".join(flags)
+        ).rstrip()
+
+    def failure_text(self) -> str:
+        parts = []
+        if self.timeouts:
+            parts.append(f"{self.timeouts} timed out")
+        if self.unexpected:
+            seen = ", ".join(f"{n} x {status}" for status, n in sorted(self.statuses.items(), key=lambda kv: -kv[1]))
+            parts.append(f"{self.unexpected} answered otherwise" + (f": logged {seen}" if seen else ""))
+            if self.retry_after:
+                parts.append(f"{self.retry_after} with Retry-After")
+        if self.probe_failures:
+            parts.append(f"{len(self.probe_failures)} of the probe's")
+        other = self.failed - self.timeouts - self.unexpected - len(self.probe_failures)
+        if other > 0:
+            parts.append(f"{other} other")
+        return ", ".join(parts)
+
+
+def ms(value: float, decimals: int, width: int) -> str:
+    return f"{'-' if value != value else f'{value:.{decimals}f}':>{width}}"  # NaN: no sample
+
+
+class Devices:
+    """The N devices: their credentials and the sipp local port that stands for all of them."""
+
+    def __init__(self, domain: str, creds: list[tuple[str, str]], probe: tuple[str, str], tmp: Path) -> None:
+        self.domain = domain
+        self.creds = creds
+        self.probe = probe  # one more endpoint, outside sipp's pool: the Probe's
+        self.index = {user: i for i, (user, _) in enumerate(creds)}
+        self.csv = self.write(tmp / "users.csv", list(range(len(creds))))
+        self.port = 0
+
+    def write(self, path: Path, which: list[int]) -> Path:
+        path.write_text(
+            "SEQUENTIAL\n" + "".join(f"{self.creds[i][0]};{self.creds[i][1]};{self.domain}\n" for i in which)
+        )
+        return path
+
+
+def sipp(
+    server: Server,
+    devices: Devices,
+    workdir: Path,
+    *,
+    label: str,
+    rate: float,
+    calls: int,
+    csv: Path | None = None,
+    logged: bool = False,
+    deadline: float | None = None,
+    probe_rate: float = 0.0,
+) -> Run:
+    """One sipp run from the devices' port; its figures, with the CPU of everyone meanwhile."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = Run(label, rate, calls)
+    # a run lasts calls / rate plus the last registrations' lifetime; `deadline` (monotonic) cuts it
+    budget = calls / rate + CALL_LIFETIME_S + 5
+    if deadline is not None:
+        budget = max(1.0, min(budget, deadline - time.monotonic()))
+    limit = max(100, math.ceil(rate * CALL_LIFETIME_S))
+    cmd = [
+        "sipp", "-sf", str(LOGGED if logged else SCENARIO), "-inf", str(csv or devices.csv),
+        "-i", "127.0.0.1", "-p", str(devices.port), "-t", "u1",
+        "-m", str(calls), "-r", f"{rate:g}", "-l", str(limit), "-nostdin",
+        "-timeout", f"{budget:.0f}s", "-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
+        "-trace_err", "-max_log_size", "20000000", *(["-trace_logs"] if logged else []), *SIPP_TUNING,
+        f"127.0.0.1:{server.port}",
+    ]  # fmt: skip
+    server_pids = server.pids()
+    cpu0, children0 = cpu_seconds(server_pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine0, own0, drops0 = machine_busy_seconds(), own_cpu_seconds(), udp_receive_drops()
+    probe = Probe(server.port, *devices.probe, devices.domain, probe_rate) if probe_rate > 0 else None
+    started = time.monotonic()
+    if probe is not None:
+        probe.start()
+    try:
+        done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=budget + 30)
+        stdout = done.stdout
+        if done.returncode not in (0, 1) and not re.search(r"Successful call\s*\|", stdout):
+            raise RuntimeError(f"sipp exited {done.returncode}: {stdout[-1500:]}{done.stderr[-1500:]}")
+    except subprocess.TimeoutExpired as e:
+        stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        run.note = "sipp overran its time"
+    finally:
+        if probe is not None:
+            run.probe_ms, run.probe_failures = probe.stop()
+    run.wall = time.monotonic() - started
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run.server_cpu = (cpu_seconds(server_pids) - cpu0) / run.wall
+    run.sipp_cpu = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / run.wall
+    ours = run.server_cpu + run.sipp_cpu + (own_cpu_seconds() - own0) / run.wall
+    run.other_cpu = max(0.0, (machine_busy_seconds() - machine0) / run.wall - ours)
+    run.udp_drops = udp_receive_drops() - drops0
+    stats = last_stats(workdir)
+    # sipp's final screen first (written as it exits), else its last statistics line
+    if re.search(r"Successful call\s*\|", stdout):
+        run.ok = last_int(stdout, r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
+        run.failed = last_int(stdout, r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
+    else:
+        run.ok, run.failed = counter(stats, "SuccessfulCall(C)"), counter(stats, "FailedCall(C)")
+    if run.ok + run.failed < calls and deadline is None:
+        run.note = run.note or f"{calls - run.ok - run.failed} registrations unfinished"
+        run.failed = calls - run.ok
+    run.placed = max(counter(stats, "OutgoingCall(C)"), run.ok + run.failed)
+    run.retransmissions = counter(stats, "Retransmissions(C)")
+    run.timeouts = counter(stats, "FailedTimeoutOnRecv(C)") + counter(stats, "FailedMaxUDPRetrans(C)")
+    run.unexpected = counter(stats, "FailedUnexpectedMessage(C)")
+    run.statuses, run.retry_after = unexpected_responses(workdir)
+    if run.probe_failures:
+        run.failed += len(run.probe_failures)
+        run.note = run.note or f"probe: {run.probe_failures[0]}"
+    run.times_ms, run.stamps_ms = response_times(workdir)
+    if logged:
+        run.registered = registered(workdir)
+    if not server.alive():
+        run.note = "THE SERVER EXITED"
+        run.failed = max(run.failed, 1)
+    return run
+
+
+def response_times(workdir: Path) -> tuple[list[float], list[float]]:
+    """(registration times in ms, sipp's clock in ms when each 200 arrived) from -trace_rtt."""
+    times, stamps = [], []
+    for path in workdir.glob("*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split(";")
+            with contextlib.suppress(ValueError, IndexError):
+                stamps.append(float(fields[0]))
+                times.append(float(fields[1]))
+    return times, stamps
+
+
+def unexpected_responses(workdir: Path) -> tuple[dict[str, int], int]:
+    """The status codes of the responses sipp logged as unexpected (-trace_err, capped at 20 MB: a
+    sample under a storm), and how many of them carried Retry-After."""
+    statuses: dict[str, int] = {}
+    retry_after = 0
+    for path in workdir.glob("*_errors.log"):
+        text = path.read_text(errors="replace")
+        for status in re.findall(r"^SIP/2\.0 (\d{3})", text, re.M):
+            if status not in ("200", "401"):  # those are late copies for calls already over
+                statuses[status] = statuses.get(status, 0) + 1
+        retry_after += len(re.findall(r"^Retry-After\s*:", text, re.M | re.I))
+    return statuses, retry_after
+
+
+def registered(workdir: Path) -> dict[int, str]:
+    """{call number: user} of the registrations that got their 200 (register_logged.xml's log)."""
+    done = {}
+    for path in workdir.glob("*_logs.log"):
+        for m in re.finditer(r"^registered (\d+) (\S+)", path.read_text(errors="replace"), re.M):
+            done[int(m[1])] = m[2]
+    return done
+
+
+def unregistered_after(run: Run, which: list[int], devices: Devices) -> list[int]:
+    """The devices (indexes into `devices`) whose last registration attempt in `run` failed.
+
+    `run` placed its calls through a file listing `which` in order: call c registered which[(c-1) % len].
+    A device not attempted keeps the state it had; sipp's log line names the user, which is checked.
+    """
+    n = len(which)
+    for c, user in run.registered.items():
+        if which[(c - 1) % n] != devices.index.get(user):
+            raise RuntimeError(f"sipp call {c} registered {user}, not line {(c - 1) % n}: the mapping is wrong")
+    placed = run.placed
+    last_call = {which[(c - 1) % n]: c for c in range(max(1, placed - n + 1), placed + 1)}
+    return sorted(i for i, c in last_call.items() if c not in run.registered)
+
+
+@dataclass
+class Registering:
+    """Passes of sipp over the devices not yet registered, until none is left or the deadline."""
+
+    passes: list[Run] = field(default_factory=list)
+    remaining: int = 0
+    seconds: float = 0.0  # from the start to the end of the pass that left none
+
+
+def register_all(
+    server: Server,
+    devices: Devices,
+    which: list[int],
+    workdir: Path,
+    rate: float,
+    deadline: float,
+    label: str,
+    *,
+    slow_down: bool = False,
+) -> Registering:
+    """`slow_down` (registering every device before measuring): after a pass with failures, wait for
+    the server to go idle and halve the rate. The recovery keeps its rate: it is the devices' load."""
+    result = Registering(remaining=len(which))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    while which and time.monotonic() < deadline - 1:
+        n = len(result.passes) + 1
+        if n > 1 and slow_down:
+            settle(server)
+            rate = max(50.0, rate / 2)
+        csv = devices.write(workdir / f"{label}-{n}.csv", which)
+        run = sipp(
+            server,
+            devices,
+            workdir / f"{label}-{n}",
+            label=f"{label} {n}",
+            rate=rate,
+            calls=len(which),
+            csv=csv,
+            logged=True,
+            deadline=deadline,
+        )
+        result.passes.append(run)
+        which = unregistered_after(run, which, devices)
+        result.remaining = len(which)
+        if not server.alive():
+            break
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# --- the registration-time probe --------------------------------------------------------------
+
+
+class Probe(threading.Thread):
+    """One more device registering `rate` times a second beside sipp's load, each registration timed
+    with the monotonic clock: first REGISTER sent to 200 received (REGISTER, 401, REGISTER with
+    digest, 200), retransmitted as RFC 3261 17.1.2 says (T1 = 500 ms, doubling).
+
+    sipp's registration times cover every registration but fall on its 1 ms clock, which it reads
+    once per pass of its event loop: a 200 handled in the pass that sent the REGISTER reads 0 ms.
+    """
+
+    def __init__(self, server_port: int, user: str, password: str, domain: str, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.server = ("127.0.0.1", server_port)
+        self.user, self.password, self.domain, self.rate = user, password, domain, rate
+        self.samples: list[float] = []
+        self.failures: list[str] = []
+        self.halt = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.local = self.sock.getsockname()
+        self.call_id = f"probe-{uuid.uuid4().hex}"
+        self.cseq = 0
+
+    def run(self) -> None:
+        next_at = time.monotonic()
+        while not self.halt.is_set():
+            try:
+                self.samples.append(self.register())
+            except (ProbeError, OSError) as e:
+                self.failures.append(str(e))
+            next_at += 1 / self.rate
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+            elif self.halt.wait(delay):
+                break
+        self.sock.close()
+
+    def stop(self) -> tuple[list[float], list[str]]:
+        self.halt.set()
+        self.join(timeout=30)
+        return self.samples, self.failures
+
+    def register(self) -> float:
+        """One refresh of the probe's binding (one device: the same Call-ID, the next CSeq)."""
+        started = time.perf_counter()
+        challenge = self.transact("")
+        if challenge.status != 401:
+            raise ProbeError(f"REGISTER: {challenge.status} instead of 401")
+        answer = self.transact(f"Authorization: {self.digest(challenge.params)}\r\n")
+        if answer.status != 200:
+            raise ProbeError(f"REGISTER with credentials: {answer.status}")
+        return (time.perf_counter() - started) * 1000
+
+    def transact(self, auth: str) -> Reply:
+        self.cseq += 1
+        host, port = self.local
+        message = (
+            f"REGISTER sip:{self.domain} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:{self.user}@{self.domain}>;tag={self.call_id[-8:]}\r\nTo: <sip:{self.user}@{self.domain}>\r\n"
+            f"Call-ID: {self.call_id}\r\nCSeq: {self.cseq} REGISTER\r\n"
+            f"Contact: <sip:{self.user}@{host}:{port}>\r\n{auth}Expires: 3600\r\nUser-Agent: sipline-bench-probe\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+        self.sock.sendto(message, self.server)
+        now = time.monotonic()
+        deadline, interval, resend_at = now + 5.0, 0.5, now + 0.5
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise ProbeError("REGISTER: no final response in 5 s")
+            if now >= resend_at:
+                self.sock.sendto(message, self.server)
+                interval = min(interval * 2, 4.0)
+                resend_at = now + interval
+            self.sock.settimeout(max(0.001, min(deadline, resend_at) - now))
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                continue
+            reply = Reply.parse(data)
+            if reply is not None and reply.cseq == self.cseq and reply.status >= 200:
+                return reply
+
+    def digest(self, params: dict[str, str]) -> str:
+        realm, nonce, uri = params.get("realm", ""), params.get("nonce", ""), f"sip:{self.domain}"
+        ha1 = hashlib.md5(f"{self.user}:{realm}:{self.password}".encode()).hexdigest()
+        ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+        fields = [f'username="{self.user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', "algorithm=MD5"]
+        if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
+            cnonce, nc = uuid.uuid4().hex[:16], "00000001"
+            response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+            fields += [f'cnonce="{cnonce}"', f"nc={nc}", "qop=auth"]
+        else:
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        fields.append(f'response="{response}"')
+        if "opaque" in params:
+            fields.append(f'opaque="{params["opaque"]}"')
+        return "Digest " + ", ".join(fields)
+
+
+class ProbeError(Exception):
+    pass
+
+
+@dataclass
+class Reply:
+    status: int
+    cseq: int
+    params: dict[str, str]  # the first MD5 (or first) digest challenge's parameters
+
+    @classmethod
+    def parse(cls, data: bytes) -> Reply | None:
+        lines = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("SIP/2.0 "):
+            return None
+        status, cseq = int(lines[0].split()[1]), -1
+        challenges: list[dict[str, str]] = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "cseq":
+                with contextlib.suppress(ValueError, IndexError):
+                    cseq = int(value.split()[0])
+            elif name == "www-authenticate" and value.lower().startswith("digest"):
+                challenges.append(dict(re.findall(r'(\w+)="?([^",]*)"?', value[6:])))
+        md5 = [c for c in challenges if c.get("algorithm", "MD5").upper() == "MD5"]
+        return cls(status, cseq, (md5 or challenges or [{}])[0])
+
+
+# --- the servers ------------------------------------------------------------------------------
+
+
+class Kamailio:
+    """bench/kamailio/kamailio.cfg in the foreground on a free loopback UDP port."""
+
+    name = "kamailio"
+
+    def __init__(self, tmp: Path, devices: Devices, children: int, backend: str) -> None:
+        self.tmp = tmp
+        self.children = children
+        self.backend = backend
+        if backend == "sqlite":
+            db = tmp / "kamailio.sqlite"
+            if not db.exists():
+                write_sqlite_subscribers(db, devices.domain, [*devices.creds, devices.probe])
+            # db_sqlite drops "sqlite:///" and one more "/" makes the path absolute: sqlite:////tmp/...
+            self.defines = ["-A", f'DBURL="sqlite:///{db}"', "-A", "WITH_SQLITE"]
+        else:
+            db = tmp / "kamailio-db"
+            if not db.exists():
+                write_subscribers(db, devices.domain, [*devices.creds, devices.probe])
+            self.defines = ["-A", f'DBURL="text://{db}"']
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Kamailio:
+        run_dir = Path(tempfile.mkdtemp(prefix="kamailio-run-", dir=self.tmp))
+        self.port = free_port()
+        cmd = [
+            "kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG), "-l", f"udp:127.0.0.1:{self.port}",
+            *self.defines, "-A", f"CHILDREN={self.children}",
+            "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"), "-w", str(run_dir),
+            "-m", str(KAMAILIO_SHM_MB), "-M", "16",
+        ]  # fmt: skip
+        self.log = run_dir / "kamailio.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        try:
+            wait_until_answering(self.port, self.proc, self.log)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return group_pids(self.proc.pid) if self.proc else []
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_group(proc)
+
+
+def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]) -> None:
+    """Kamailio's own SQLite schema for auth_db (`version`, `subscriber` with its indexes), HA1 precomputed."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.executescript(
+            """
+            CREATE TABLE version (id INTEGER PRIMARY KEY NOT NULL, table_name VARCHAR(32) NOT NULL,
+                table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_table_name_idx UNIQUE (table_name));
+            INSERT INTO version (table_name, table_version) VALUES ('version', 1), ('subscriber', 7);
+            CREATE TABLE subscriber (id INTEGER PRIMARY KEY NOT NULL, username VARCHAR(64) DEFAULT '' NOT NULL,
+                domain VARCHAR(64) DEFAULT '' NOT NULL, password VARCHAR(64) DEFAULT '' NOT NULL,
+                ha1 VARCHAR(128) DEFAULT '' NOT NULL, ha1b VARCHAR(128) DEFAULT '' NOT NULL,
+                CONSTRAINT subscriber_account_idx UNIQUE (username, domain));
+            CREATE INDEX subscriber_username_idx ON subscriber (username);
+            """
+        )
+        conn.executemany(
+            "INSERT INTO subscriber (username, domain, password, ha1) VALUES (?, ?, ?, ?)",
+            [(u, domain, p, hashlib.md5(f"{u}:{domain}:{p}".encode()).hexdigest()) for u, p in creds],
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+class Sipline(SiplineServer):
+    """`sipline serve`; with PostgreSQL on this machine its CPU includes the database backends serving it."""
+
+    @property
+    def port(self) -> int:
+        return self.port_for("udp")
+
+    def pids(self) -> list[int]:
+        url = self.env.get("SIPLINE_DATABASE_URL", "")
+        database = url.rsplit("/", 1)[-1].split("?")[0] if url.startswith("postgresql") else ""
+        return super().pids() + (postgres_backends(database) if database else [])
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL's processes serving `database` (their title: "postgres: ... USER DATABASE HOST(PORT) ...")."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if title.startswith("postgres: ") and f" {database} " in title:
+                    pids.append(int(entry.name))
+    return pids
+
+
+Server = Kamailio | Sipline
+
+
+def settle(server: Server, timeout: float = 15.0) -> None:
+    """Until the server is idle (under 5 % of a core over 0.5 s): what it queued is drained."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.alive():
+        pids = server.pids()
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < 0.025:
+            return
+
+
+# --- one server, start to end -----------------------------------------------------------------
+
+
+@dataclass
+class Storm:
+    rate: float
+    seconds: float
+    prime: Registering | None = None
+    latency: Run | None = None
+    run: Run | None = None
+    unregistered: int = 0  # devices whose last attempt in the storm failed
+    recovery: Registering | None = None
+    recovered_after: float | None = None  # seconds from the storm's end until every device is registered
+
+    @property
+    def goodput(self) -> float:
+        return self.run.goodput(0, self.seconds) if self.run else 0.0
+
+
+@dataclass
+class Outcome:
+    name: str
+    steps: list[Run] = field(default_factory=list)
+    prime: Registering | None = None
+    storm: Storm | None = None
+    crashed: str = ""
+
+    @property
+    def capacity_step(self) -> Run | None:
+        clean = [s for s in self.steps if s.clean]
+        return max(clean, key=lambda s: s.achieved) if clean else None
+
+    @property
+    def capacity(self) -> float:
+        step = self.capacity_step
+        return step.achieved if step else 0.0
+
+
+def prime(server: Server, devices: Devices, workdir: Path, rate: float) -> Registering:
+    """Every device registered once (passes until all are, at most 120 s)."""
+    everyone = list(range(len(devices.creds)))
+    result = register_all(server, devices, everyone, workdir, rate, time.monotonic() + 120, "prime", slow_down=True)
+    passes = ", ".join(f"{r.offered:g}/s: {r.ok} ok, {r.failed} failed" for r in result.passes)
+    print(
+        f"  every device registered: {len(devices.creds) - result.remaining} of {len(devices.creds)} "
+        f"in {result.seconds:.1f} s ({passes})",
+        flush=True,
+    )
+    return result
+
+
+def sweep(
+    name: str,
+    make_server: Callable[[], Server],
+    devices: Devices,
+    tmp: Path,
+    args: argparse.Namespace,
+    outcome: Outcome,
+) -> None:
+    print(f"\n== {name}: rate sweep, {args.step_seconds:g} s a step, {len(devices.creds)} devices", flush=True)
+    with make_server() as server:
+        outcome.prime = prime(server, devices, tmp / f"{name}-prime", args.prime_rate)
+        print(Run.header(), flush=True)
+        failing = 0
+        for rate in args.rates:
+            settle(server)
+            calls = max(1, round(rate * args.step_seconds))
+            step = sipp(server, devices, tmp / f"{name}-step-{rate:g}", label="step", rate=rate, calls=calls,
+                        probe_rate=args.probe_rate)  # fmt: skip
+            outcome.steps.append(step)
+            print(step.row(), flush=True)
+            if not server.alive():
+                outcome.crashed = f"{name} exited during the sweep"
+                break
+            failing += not step.clean
+            if failing >= 2:  # the first step over capacity, and one more
+                break
+        if outcome.steps and outcome.steps[-1].clean:
+            print("  (the sweep ended before the server did: offer higher --rates for its capacity)", flush=True)
+        elif outcome.steps and outcome.capacity_step is None:
+            print(f"  (no clean step: the capacity is under {args.rates[0]:g}/s, offer lower --rates)", flush=True)
+
+
+def storm(
+    name: str,
+    make_server: Callable[[], Server],
+    devices: Devices,
+    tmp: Path,
+    args: argparse.Namespace,
+    outcome: Outcome,
+    storm_rate: float,
+    recovery_rate: float,
+) -> None:
+    result = outcome.storm = Storm(storm_rate, args.storm_seconds)
+    half = outcome.capacity / 2
+    print(f"\n== {name}: a fresh server, every device registered, latency at half of capacity, storm", flush=True)
+    with make_server() as server:
+        rate = min(args.prime_rate, max(50, round(0.8 * outcome.capacity))) if outcome.capacity else args.prime_rate
+        result.prime = prime(server, devices, tmp / f"{name}-storm-prime", rate)
+        print(Run.header(), flush=True)
+        if half >= 1:
+            settle(server)
+            rate = round(half)
+            result.latency = sipp(
+                server,
+                devices,
+                tmp / f"{name}-latency",
+                label="half cap",
+                rate=rate,
+                calls=max(1, round(rate * args.step_seconds)),
+                probe_rate=args.probe_rate,
+            )
+            print(result.latency.row(), flush=True)
+        settle(server)
+        calls = max(1, round(storm_rate * args.storm_seconds))
+        started = time.monotonic()
+        result.run = sipp(
+            server, devices, tmp / f"{name}-storm", label="storm", rate=storm_rate, calls=calls, logged=True
+        )
+        print(result.run.row(), flush=True)
+        storm_end = started + calls / storm_rate
+        if not server.alive():
+            outcome.crashed = f"{name} exited during the storm"
+            print_storm(name, result, outcome.capacity, outcome.capacity_step)
+            return
+        which = unregistered_after(result.run, list(range(len(devices.creds))), devices)
+        result.unregistered = len(which)
+        if which:
+            result.recovery = register_all(
+                server,
+                devices,
+                which,
+                tmp / f"{name}-recovery",
+                recovery_rate,
+                storm_end + args.recovery_seconds,
+                "recovery",
+            )
+            for run in result.recovery.passes:
+                print(run.row(), flush=True)
+            if result.recovery.remaining == 0:
+                result.recovered_after = time.monotonic() - storm_end
+        else:
+            result.recovered_after = 0.0
+        if not server.alive():
+            outcome.crashed = f"{name} exited during the recovery"
+        print_storm(name, result, outcome.capacity, outcome.capacity_step)  # before the server stops (and may complain)
+
+
+def cpu_ms_per_registration(run: Run) -> float:
+    """Server CPU per registration served (ms): what each 200 cost, the work wasted on the rest included."""
+    return run.server_cpu * run.wall * 1000 / run.ok if run.ok else float("nan")
+
+
+def print_storm(name: str, s: Storm, capacity: float, capacity_step: Run | None) -> None:
+    run = s.run
+    if run is None:
+        return
+    windows = max(1, round(s.seconds / 5))
+    width = s.seconds / windows
+    timeline = " ".join(f"{run.goodput(i * width, (i + 1) * width):.0f}" for i in range(windows))
+    late = sum(1 for t in run.stamps_ms if t >= s.seconds * 1000)
+    times = f" = {s.rate / capacity:.1f} x its capacity" if capacity else ""
+    share = f" = {s.goodput / s.rate:.0%} of offered" + (
+        f", {s.goodput / capacity:.0%} of its capacity" if capacity else ""
+    )
+    print(
+        f"  {name} storm: {s.rate:g}/s offered{times} for {s.seconds:g} s ({run.calls} registrations, "
+        f"sipp CPU {run.sipp_cpu:.0%}): goodput {s.goodput:.0f}/s{share}",
+        flush=True,
+    )
+    print(f"    goodput per {width:g} s: {timeline} /s; {late} more 200s after the storm's end")
+    print(
+        f"    {run.failed} failed ({run.failure_text() or 'none'}); {run.retransmissions} retransmissions "
+        f"({run.retransmissions / max(run.calls, 1):.2f} per registration), {run.udp_drops} UDP drops, "
+        f"server CPU {run.server_cpu:.0%}"
+    )
+    at_capacity = f" ({cpu_ms_per_registration(capacity_step):.2f} ms at capacity)" if capacity_step else ""
+    print(f"    server CPU per registration served: {cpu_ms_per_registration(run):.2f} ms{at_capacity}")
+    if s.recovered_after is not None:
+        what = "none unregistered" if not s.unregistered else f"{s.unregistered} devices unregistered at the end"
+        print(f"    recovery: {what}; every device registered {s.recovered_after:.1f} s after the storm's end")
+    else:
+        left = s.recovery.remaining if s.recovery else s.unregistered
+        print(
+            f"    recovery: {s.unregistered} devices unregistered at the end; {left} still not registered "
+            f"{GOAL_RECOVERY_S:g} s after it"
+        )
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def latencies(run: Run) -> str:
+    probe = f"p50 {run.probe_pct(50):.1f} ms, p99 {run.probe_pct(99):.1f} ms (probe), " if run.probe_ms else ""
+    return f"{probe}p50 {run.pct(50):.0f} ms, p99 {run.pct(99):.0f} ms (sipp, every registration)"
+
+
+def summary(o: Outcome) -> None:
+    step = o.capacity_step
+    print(f"\n{o.name}:")
+    if step is None:
+        print("  capacity: no clean step")
+    else:
+        print(
+            f"  capacity {o.capacity:.0f} registrations/s (offered {step.offered:g}/s): {latencies(step)}; "
+            f"server CPU {step.server_cpu:.0%} of a core, sipp {step.sipp_cpu:.0%}"
+        )
+    s = o.storm
+    if s is not None and s.latency is not None:
+        lat = s.latency
+        print(f"  at half of capacity ({lat.offered:g}/s): {latencies(lat)}; {lat.failed} failed")
+    if o.crashed:
+        print(f"  CRASH: {o.crashed}")
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
+    print(
+        f"\n{args.users} devices, UDP, steps of {args.step_seconds:g} s; registration = REGISTER, 401, REGISTER "
+        "with digest, 200; capacity = highest achieved rate of a step with no failed registration and < 1 % "
+        "retransmissions"
+    )
+    for o in outcomes:
+        summary(o)
+    by_name = {o.name: o for o in outcomes}
+    s, k = by_name.get("sipline"), by_name.get("kamailio")
+    checks: list[bool] = []
+
+    def check(text: str, ok: bool | None) -> None:
+        if ok is None:
+            print(f"  [n/a] {text}")
+            return
+        checks.append(ok)
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
-    return all(ok for _, ok in checks)
+
+    print("\nsipline / kamailio:" if s and k else "\ngoals:")
+    if s and k:
+        r = s.capacity / k.capacity if k.capacity else float("nan")
+        check(
+            f"capacity ratio {r:.2f} ({s.capacity:.0f} / {k.capacity:.0f} registrations/s) >= {GOAL_RATIO:.2f} (goal)",
+            r >= GOAL_RATIO if k.capacity else None,
+        )
+        check(f"capacity ratio {r:.2f} >= {FLOOR_RATIO:.2f} (floor)", r >= FLOOR_RATIO if k.capacity else None)
+    for o in outcomes if not (s and k) else [s]:
+        if not (s and k):
+            check(f"{o.name} capacity {o.capacity:.0f} registrations/s", o.capacity > 0)
+        st = o.storm
+        if st is None or st.run is None:
+            continue
+        cap = o.capacity
+        share = st.goodput / cap if cap else float("nan")
+        check(
+            f"{o.name} storm goodput {st.goodput:.0f}/s at {st.rate:g}/s offered = {share:.0%} of capacity "
+            f">= {GOAL_STORM:.0%}",
+            share >= GOAL_STORM if cap else None,
+        )
+        after = st.recovered_after
+        check(
+            f"{o.name} every device registered {'not' if after is None else f'{after:.1f} s'} after the "
+            f"storm, <= {GOAL_RECOVERY_S:g} s",
+            after is not None and after <= GOAL_RECOVERY_S,
+        )
+        lat = st.latency
+        if lat is not None:
+            check(
+                f"{o.name} p99 at half of capacity ({lat.offered:g}/s): sipp {lat.pct(99):.0f} ms"
+                + (f", probe {lat.probe_pct(99):.1f} ms" if lat.probe_ms else "")
+                + f" < {GOAL_P99_MS:g} ms",
+                max(lat.pct(99), lat.probe_pct(99) if lat.probe_ms else 0.0) < GOAL_P99_MS and lat.failed == 0,
+            )
+    if s and k and k.storm and k.storm.run and s.storm and s.storm.run:
+        ks = k.storm
+        print(
+            f"  (kamailio under the same storm, {ks.rate:g}/s: goodput {ks.goodput:.0f}/s, {ks.run.failed} failed, "
+            f"every device registered "
+            f"{'not' if ks.recovered_after is None else f'{ks.recovered_after:.1f} s'} after it)"
+        )
+    return checks
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def own_database(url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL URL: a database of the bench's own on that server, dropped at the end."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"sipline_bench_{uuid.uuid4().hex[:12]}"
+
+    async def execute(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> list[Outcome]:
+    names = ["sipline", "kamailio"] if args.server == "both" else [args.server]
+    if "sipline" in names:
+        domain, creds = asyncio.run(seed(tmp / "sipline", database_url, args.users + 1))
+    else:
+        domain, creds = KAMAILIO_DOMAIN, bench_creds(args.users + 1)
+    outcomes: list[Outcome] = []
+    sipline_capacity = 0.0
+    for name in names:
+        devices = Devices(domain, creds[:-1], creds[-1], tmp)  # the last one is the Probe
+        devices.port = free_port()  # the devices' address for this server, in every run
+        make_server: Callable[[], Server]
+        if name == "sipline":
+            make_server = functools.partial(Sipline, tmp / "sipline", database_url, shlex.split(args.sipline_args))
+        else:
+            make_server = functools.partial(Kamailio, tmp, devices, args.kamailio_children, args.kamailio_db)
+
+        outcome = Outcome(name)
+        outcomes.append(outcome)
+        try:
+            sweep(name, make_server, devices, tmp, args, outcome)
+            if name == "sipline":
+                sipline_capacity = outcome.capacity
+            if not args.no_storm and not outcome.crashed and (outcome.capacity or args.storm_rate):
+                # sipline's capacity sets both servers' storm (the same storm), else this server's own
+                base = sipline_capacity or outcome.capacity or args.storm_rate / 3
+                storm_rate = args.storm_rate or round(3 * base)
+                recovery_rate = args.recovery_rate or max(1, round(base / 2))
+                storm(name, make_server, devices, tmp, args, outcome, storm_rate, recovery_rate)
+        except (AssertionError, RuntimeError) as e:  # a server that died or logged a traceback
+            outcome.crashed = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"{name}: {e}", file=sys.stderr, flush=True)
+    return outcomes
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=2000, help="offered registrations per second (sipp -r)")
-    parser.add_argument("--limit", type=int, default=100, help="registrations in flight at most (sipp -l)")
-    parser.add_argument("--timeout", type=int, default=120, help="seconds before a sipp run is abandoned")
-    parser.add_argument("--profile", help="py-spy output for the sipline run (.svg flame graph or .json)")
+    parser.add_argument("--server", choices=["both", "sipline", "kamailio"], default="both")
+    parser.add_argument("--users", type=int, default=10_000, help="devices (endpoints), each with its binding")
+    parser.add_argument(
+        "--rates",
+        default="500,1000,2000,3000,4000,6000,8000,12000,16000,24000",
+        help="offered registrations per second, one sweep step each",
+    )
+    parser.add_argument("--step-seconds", type=float, default=10.0, help="registrations per step: rate x this")
+    parser.add_argument("--prime-rate", type=float, default=1000.0, help="registrations/s registering every device")
+    parser.add_argument(
+        "--storm-rate", type=float, help="registrations/s offered in the storm (3 x sipline's capacity)"
+    )
+    parser.add_argument("--storm-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--recovery-rate", type=float, help="registrations/s of the devices left unregistered (half sipline's capacity)"
+    )
+    parser.add_argument(
+        "--recovery-seconds",
+        type=float,
+        default=GOAL_RECOVERY_S,
+        help="how long after the storm the recovery may go on",
+    )
+    parser.add_argument("--probe-rate", type=float, default=50.0,
+                        help="registrations/s of the timed probe in the latency step (0: none)")  # fmt: skip
+    parser.add_argument("--no-storm", action="store_true", help="the sweep only")
+    parser.add_argument(
+        "--database-url",
+        help="sipline's database (default SQLite in a temp dir; PostgreSQL: "
+        "a database of the bench's own is created on that server and dropped)",
+    )
+    parser.add_argument("--sipline-args", default="", help='extra `sipline serve` arguments, e.g. "--workers 2"')
+    parser.add_argument("--kamailio-children", type=int, default=2, help="Kamailio's UDP worker processes")
+    has_sqlite = (KAMAILIO_MODULES / "db_sqlite.so").exists()
+    parser.add_argument(
+        "--kamailio-db",
+        choices=["sqlite", "text"],
+        default="sqlite" if has_sqlite else "text",
+        help="auth_db's backend (sqlite when db_sqlite is installed)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 2 when a goal is missed")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, sipp traces)")
-    parser.add_argument("--database-url", help="sipline's database (default: SQLite in a temp dir)")
     args = parser.parse_args()
-    for binary in ("sipp", "kamailio"):
+    args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    needed = ["sipp"] + (["kamailio"] if args.server in ("both", "kamailio") else [])
+    for binary in needed:
         if not shutil.which(binary):
             print(f"bench/sip.py needs {binary} (apt-get install sip-tester kamailio)", file=sys.stderr)
             return 1
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} before the runs: other work shares these CPUs", file=sys.stderr)
+    # SIGTERM as Ctrl-C: the servers run in sessions of their own and must be stopped on the way out
+    signal.signal(signal.SIGTERM, interrupted)
     tmp = Path(tempfile.mkdtemp(prefix="sipline-sip-bench-"))
+    started = time.monotonic()
     try:
-        results = [bench_sipline(tmp, args), bench_kamailio(tmp, args)]
+        with own_database(args.database_url) as database_url:
+            outcomes = run_all(tmp, args, database_url)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         if args.keep:
             print(f"working directory kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.users} users, sipp -r {args.rate} -l {args.limit}, one registration (2 transactions) per user")
-    return 0 if report(results) else 2
+    checks = report(outcomes, args)
+    print(f"\n(the run took {time.monotonic() - started:.0f} s)")
+    if any(o.crashed for o in outcomes):
+        return 1
+    return 2 if args.strict and not all(checks) else 0
 
 
 if __name__ == "__main__":
