@@ -8,18 +8,23 @@ implementation for both databases, and a request's database work is one call:
 - SQLite: runs inline on the event loop, because an indexed SQLite statement takes microseconds,
   less than a hop to a thread (measured: one read through aiosqlite cost 1.5 ms of CPU, inline 0.18 ms).
   Reads run without a transaction (WAL readers never wait). Writes take the database write lock up
-  front (BEGIN IMMEDIATE) so a read-modify-write never loses an update; if another process holds
-  that lock, the write waits for it on a dedicated thread instead of stalling the event loop.
+  front (BEGIN IMMEDIATE) so a read-modify-write never loses an update. A write runs at once when
+  it can; when it cannot (another process holds the lock, a checkpoint is running, writes are
+  already waiting), it joins a queue, and the queue is written in one transaction (group commit),
+  each write in a savepoint of its own so that one failing rolls back only itself, every waiter
+  answered once it is committed; a batch that has to wait for another process's lock waits on a
+  dedicated thread, never on the event loop. One round of the loop drains the whole queue: a lock
+  handing writers over one by one would let a burst of them grow into a convoy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -60,15 +65,17 @@ class Database:
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            self._read_engine = _sqlite_engine(self.url, begin=None, busy_ms=10000)
+            self._read_engine = _sqlite_engine(self.url, busy_ms=10000)
             # The loop's writer never checkpoints itself: a checkpoint fsyncs, and the loop must not
             # wait on the disk. Every _CHECKPOINT_EVERY commits the writer thread does it instead.
-            self._write_now = _sqlite_engine(self.url, begin=None, busy_ms=0, autocheckpoint=False)
+            self._write_now = _sqlite_engine(self.url, busy_ms=0, autocheckpoint=False)
             self._commits = 0
             self._checkpointing: Future[None] | None = None
-            self._write_wait = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", busy_ms=10000)
+            self._write_wait = _sqlite_engine(self.url, busy_ms=10000)
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-            self._write_lock = asyncio.Lock()
+            self._queued: collections.deque[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]
+            self._queued = collections.deque()
+            self._draining = False  # a round of the loop, a batch on the writer thread, is on its way
             # The event loop thread keeps one connection for reading and one for writing: inline
             # calls never overlap, and a pool checkout costs more than the statements it serves.
             self._loop_reader: Connection | None = None
@@ -113,47 +120,107 @@ class Database:
         if not self.is_sqlite:
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(_in_transaction, fn, *args, **kwargs)
-        async with self._write_lock:  # queues this process's writers behind one that had to wait
-            # While a checkpoint runs, writes queue behind it on the writer thread: inline writes
-            # would keep taking the lock it needs to restart the WAL, which would then only grow.
-            if self._checkpointing is None or self._checkpointing.done():
-                try:
-                    return self._write_inline(fn, *args, **kwargs)
-                except _WriteLockBusy:
-                    pass
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._writer, partial(_sqlite_write, self._write_wait, fn, *args, **kwargs)
-            )
 
-    def _write_inline(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """BEGIN IMMEDIATE without waiting; the transaction is driven on the raw connection, which
-        skips SQLAlchemy's begin/commit machinery (measured: a sixth of a REGISTER's CPU)."""
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        # While a checkpoint runs, writes wait for it: inline ones would keep taking the lock it
+        # needs to restart the WAL, which would then only grow.
+        if not self._queued and not self._draining and not self._checkpoint_running():
+            try:
+                return self._write_inline(call)
+            except _WriteLockBusy:
+                pass
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((call, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)
+        return await future
+
+    def _checkpoint_running(self) -> bool:
+        return self._checkpointing is not None and not self._checkpointing.done()
+
+    def _loop_connection(self) -> tuple[Connection, sqlite3.Connection]:
         if self._loop_writer is None:
             self._loop_writer = self._write_now.connect()
-        conn = self._loop_writer
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
+        raw = self._loop_writer.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return self._loop_writer, raw
+
+    def _write_inline(self, call: Callable[[Connection], T]) -> T:
+        """BEGIN IMMEDIATE without waiting; the transaction is driven on the raw connection, which
+        skips SQLAlchemy's begin/commit machinery (measured: a sixth of a REGISTER's CPU)."""
+        conn, raw = self._loop_connection()
+        _begin_now(raw)
         try:
-            raw.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise _WriteLockBusy() from exc
-            raise
-        try:
-            result = fn(conn, *args, **kwargs)
+            result = call(conn)
         except BaseException:
-            if raw.in_transaction:  # SQLite may have rolled back already (e.g. a full disk)
-                raw.execute("ROLLBACK")
-            conn.rollback()  # SQLAlchemy's bookkeeping; SQLite has nothing left to roll back
+            _roll_back(conn, raw)
             raise
-        if raw.in_transaction:  # Alembic commits its own transaction, and with it this one
-            raw.execute("COMMIT")
-        conn.rollback()
+        _commit(conn, raw)
+        self._committed()
+        return result
+
+    def _drain(self) -> None:
+        """Write what has queued up, in one transaction; then again, until nothing is left."""
+        loop = asyncio.get_running_loop()
+        if self._checkpoint_running():
+            assert self._checkpointing is not None
+            self._checkpointing.add_done_callback(lambda _: loop.call_soon_threadsafe(self._drain))
+            return
+        batch = [entry for entry in self._queued if not entry[1].cancelled()]
+        self._queued.clear()
+        if not batch:
+            self._draining = False
+            return
+        calls = [call for call, _ in batch]
+        conn, raw = self._loop_connection()
+        try:
+            _begin_now(raw)
+        except _WriteLockBusy:  # another process writes: wait for its lock on the writer thread
+            waiting = self._writer.submit(_sqlite_write_batch, self._write_wait, calls)
+            waiting.add_done_callback(lambda done: loop.call_soon_threadsafe(self._written, batch, done))
+            return
+        except Exception as exc:
+            self._answer(batch, [exc] * len(batch))
+        else:
+            try:
+                outcomes = _run_batch(conn, raw, calls)
+                _commit(conn, raw)
+            except Exception as exc:
+                _roll_back(conn, raw)
+                outcomes = [exc] * len(batch)
+            else:
+                self._committed()
+            self._answer(batch, outcomes)
+        loop.call_soon(self._drain)
+
+    def _written(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], done: Future[Any]) -> None:
+        """A batch the writer thread wrote (or failed to)."""
+        try:
+            outcomes = done.result()
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
+        self._answer(batch, outcomes)
+        asyncio.get_running_loop().call_soon(self._drain)
+
+    @staticmethod
+    def _answer(batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], outcomes: list[Any]) -> None:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.cancelled():
+                continue
+            if isinstance(outcome, _Failed):
+                future.set_exception(outcome.exc)
+            elif isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    def _committed(self) -> None:
         self._commits += 1
         if self._commits % _CHECKPOINT_EVERY == 0:
             self._checkpointing = self._writer.submit(_checkpoint, self._write_wait)
-        return result
 
     async def settle(self) -> None:
         """Wait for background work (a SQLite checkpoint) to finish."""
@@ -199,12 +266,73 @@ def _checkpoint(engine: sa.Engine) -> None:
         raw.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
-def _sqlite_write(engine: sa.Engine, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with engine.begin() as conn:
-        return fn(conn, *args, **kwargs)
+class _Failed:
+    """A write of a batch that raised: its savepoint was rolled back, the others were committed."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
 
 
-def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int, autocheckpoint: bool = True) -> sa.Engine:
+def _begin_now(raw: sqlite3.Connection) -> None:
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise _WriteLockBusy() from exc
+        raise
+
+
+def _commit(conn: Connection, raw: sqlite3.Connection) -> None:
+    if raw.in_transaction:  # Alembic commits its own transaction, and with it this one
+        raw.execute("COMMIT")
+    conn.rollback()  # SQLAlchemy's bookkeeping; SQLite has nothing left to roll back
+
+
+def _roll_back(conn: Connection, raw: sqlite3.Connection) -> None:
+    if raw.in_transaction:  # SQLite may have rolled back already (e.g. a full disk)
+        raw.execute("ROLLBACK")
+    conn.rollback()
+
+
+def _run_batch(conn: Connection, raw: sqlite3.Connection, calls: list[Callable[[Connection], Any]]) -> list[Any]:
+    """Each call in a savepoint of its own, in the transaction begun on `raw`: its result, or
+    _Failed when it raised (its savepoint rolled back, the batch going on)."""
+    if len(calls) == 1:  # no savepoint needed: the transaction is the call's
+        try:
+            return [calls[0](conn)]
+        except Exception as exc:
+            _roll_back(conn, raw)  # the transaction was the call's alone: nothing is left to commit
+            return [_Failed(exc)]
+    outcomes: list[Any] = []
+    for call in calls:
+        raw.execute("SAVEPOINT write")
+        try:
+            outcomes.append(call(conn))
+        except Exception as exc:
+            raw.execute("ROLLBACK TO write")
+            outcomes.append(_Failed(exc))
+        raw.execute("RELEASE write")
+    return outcomes
+
+
+def _sqlite_write_batch(engine: sa.Engine, calls: list[Callable[[Connection], Any]]) -> list[Any]:
+    """A batch, on the writer thread, waiting for another process's lock (busy_timeout)."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = _run_batch(conn, raw, calls)
+        except BaseException:
+            _roll_back(conn, raw)
+            raise
+        _commit(conn, raw)
+        return outcomes
+
+
+def _sqlite_engine(url: URL, *, busy_ms: int, autocheckpoint: bool = True) -> sa.Engine:
     engine = sa.create_engine(url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -219,11 +347,5 @@ def _sqlite_engine(url: URL, *, begin: str | None, busy_ms: int, autocheckpoint:
         if not autocheckpoint:
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
-
-    if begin is not None:
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin)
 
     return engine

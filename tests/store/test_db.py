@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
 from sipline.store import migrate, projects
 from sipline.store.db import Database, normalize_url
@@ -69,5 +70,39 @@ async def test_the_write_ahead_log_stays_bounded_under_steady_writes(tmp_path: P
         size = (tmp_path / "wal.db-wal").stat().st_size
         assert size < 8 * 1024 * 1024, f"WAL grew to {size} bytes"
         assert (await db.read(projects.get, project["id"]))["name"] == "name 2999"
+    finally:
+        await db.dispose()
+
+
+async def test_writes_that_queue_up_are_committed_together_and_a_failing_one_alone_is_undone(tmp_path: Path) -> None:
+    path = tmp_path / "batched.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the lock: the writes queue up
+        try:
+            names = [f"p{i}" for i in range(200)]
+            writes = [asyncio.create_task(db.write(projects.create, name)) for name in names]
+
+            def fail(conn: Connection) -> None:
+                projects.create(conn, "undone")
+                raise RuntimeError("this write fails")
+
+            failing = asyncio.create_task(db.write(fail))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not any(w.done() for w in [*writes, failing])
+            commits = db._commits
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        created = await asyncio.wait_for(asyncio.gather(*writes), 10)
+        assert [p["name"] for p in created] == names
+        with pytest.raises(RuntimeError, match="this write fails"):
+            await asyncio.wait_for(failing, 10)
+        stored = sorted(p["name"] for p in await db.read(projects.list_all))
+        assert stored == sorted(names)  # the failing write's project is not there; every other one is
+        assert db._commits - commits <= 2  # one transaction for the queue (not a commit each)
     finally:
         await db.dispose()

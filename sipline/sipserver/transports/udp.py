@@ -1,18 +1,26 @@
 """SIP over UDP: one datagram, one message, handed to the service with the flow it came on.
 
-The socket is read here rather than through asyncio's datagram transport, for one thing that
-transport cannot give: when the kernel received each datagram (SO_TIMESTAMPNS, on Linux). That
-age is what tells an overloaded server to shed: a request that would start new work (a REGISTER
-to challenge, a new call) and waited in the socket's queue longer than SHED_AFTER is dropped
-unread, before any parsing. Its sender retransmits it (RFC 3261 §17), and by then either the
-queue has drained or the copy is dropped again, so the server spends its time finishing the
-registrations and calls it has started instead of answering requests whose senders have
-already sent them again. Without a timestamp (another system), nothing is shed by age.
+The socket is read here rather than through asyncio's datagram transport, for what an overloaded
+server needs and that transport cannot give:
+
+- when the kernel received each datagram (SO_TIMESTAMPNS, on Linux). A request that would start
+  new work (a REGISTER to challenge, a new call) and has waited longer than SHED_AFTER is dropped
+  unread, before any parsing. Its sender retransmits it (RFC 3261 §17), and by then either the
+  backlog has gone or the copy is dropped again: the server spends its time finishing the
+  registrations and calls it has started, not answering requests already sent again.
+- reading ahead of answering. Each time the socket is readable, what waits in it is moved to a
+  queue of our own (up to READ_AHEAD datagrams), and answering goes on from that queue for a few
+  milliseconds at a time. The kernel's buffer is small (net.core.rmem_max caps it, 416 KiB by
+  default): left full of requests waiting to be shed, it would drop on arrival the answers to our
+  challenges and the responses to our calls as readily as the rest.
+
+Without timestamps (another system), nothing is shed by age.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import re
 import socket
@@ -28,7 +36,9 @@ from sipline.sipserver.service import SipService
 log = logging.getLogger("sipline.sip.udp")
 
 SHED_AFTER = 0.2  # seconds: well under the 500 ms after which a sender retransmits (T1)
-_READS_PER_WAKEUP = 64  # then back to the loop, for its other sockets and timers
+READ_AHEAD = 256  # datagrams read each time the socket is readable
+BACKLOG = 20_000  # datagrams queued at most (the oldest go first): a bound on memory
+_SLICE = 0.002  # seconds of answering, then back to the loop (its sockets, timers and tasks)
 
 # Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS): a struct timespec with each datagram.
 _SO_TIMESTAMPNS = 35
@@ -55,9 +65,15 @@ def starts_work(data: bytes) -> bool:
 class UdpSocket:
     """A UDP socket served on the running loop: what flows send with, and its reader."""
 
-    def __init__(self, sock: socket.socket, receive: Callable[[bytes, tuple[str, int], float | None], None]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        receive: Callable[[bytes, tuple[str, int], float | None], None],
+        read: Callable[[], None],
+    ) -> None:
         self._sock = sock
-        self._receive = receive
+        self._receive = receive  # each datagram, with its arrival time
+        self._read = read  # then, once what was waiting has been read
         self._closing = False
         self._timestamps = False
         if _ANCILLARY:
@@ -83,13 +99,13 @@ class UdpSocket:
 
     def _readable(self) -> None:
         sock, space = self._sock, _ANCILLARY if self._timestamps else 0
-        for _ in range(_READS_PER_WAKEUP):
+        for _ in range(READ_AHEAD):
             if self._closing:
                 return
             try:
                 data, ancillary, _flags, address = sock.recvmsg(65536, space)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 # ICMP port unreachable from a peer that went away, say: its transactions time out.
                 log.debug("UDP error: %s", exc)
@@ -100,6 +116,7 @@ class UdpSocket:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(value)
                     received = seconds + nanoseconds / 1e9
             self._receive(data, (address[0], address[1]), received)
+        self._read()
 
     def close(self) -> None:
         if not self._closing:
@@ -109,8 +126,8 @@ class UdpSocket:
 
 
 class UdpReceiver:
-    """What comes in on one UDP socket, to the service: shed when stale, dispatched among the
-    node's workers (`dispatch`), answered by tasks that are tracked until they finish."""
+    """What comes in on one UDP socket, to the service: queued, shed when stale, dispatched among
+    the node's workers (`dispatch`), answered by tasks that are tracked until they finish."""
 
     def __init__(self, service: SipService, max_in_flight: int = 1024, *, dispatch: bool = False) -> None:
         self.service = service
@@ -118,16 +135,37 @@ class UdpReceiver:
         self.dispatch = dispatch  # a socket of the node's workers: a datagram may be another worker's
         self.socket: UdpSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: collections.deque[tuple[bytes, tuple[str, int], float | None]] = collections.deque()
+        self._resuming = False
 
     def listen(self, sock: socket.socket) -> UdpSocket:
-        self.socket = UdpSocket(sock, self._received)
+        self.socket = UdpSocket(sock, self._received, self._answer)
         return self.socket
 
     def _received(self, data: bytes, address: tuple[str, int], received: float | None) -> None:
-        if received is not None and time.time() - received > SHED_AFTER and starts_work(data):
+        queue = self._queue
+        queue.append((data, address, received))
+        if len(queue) > BACKLOG:
+            queue.popleft()
             metrics.sip_shed()
-            return
-        self.deliver(data, address, dispatch=self.dispatch)
+
+    def _answer(self) -> None:
+        """Answer from the queue for a slice of time; what is left waits for the next round."""
+        self._resuming = False
+        queue, started = self._queue, time.perf_counter()
+        answered = 0
+        while queue:
+            data, address, received = queue.popleft()
+            if received is not None and time.time() - received > SHED_AFTER and starts_work(data):
+                metrics.sip_shed()
+                continue
+            self.deliver(data, address, dispatch=self.dispatch)
+            answered += 1
+            if answered % 8 == 0 and time.perf_counter() - started > _SLICE:
+                break
+        if queue and not self._resuming and self.socket is not None and not self.socket.is_closing():
+            self._resuming = True
+            asyncio.get_running_loop().call_soon(self._answer)
 
     def deliver(self, data: bytes, address: tuple[str, int], *, dispatch: bool = False) -> None:
         """A datagram that came in on this socket (or to another worker, which handed it over)."""
