@@ -119,7 +119,7 @@ class SipServer:
             else:
                 udp_socket = bind_udp(s.sip_host, s.sip_udp_port, receive_buffer=UDP_RECEIVE_BUFFER)
             self.ports["udp"] = udp_socket.getsockname()[1]
-            self._udp = UdpReceiver(self.service, dispatch=siblings is not None)
+            self._udp = UdpReceiver(self.service)
             udp = self.service.calls.udp = self._udp.listen(udp_socket)
             for name, port, tls in (("tcp", s.sip_tcp_port, None), ("tls", s.sip_tls_port, context)):
                 if sockets is not None:
@@ -138,7 +138,7 @@ class SipServer:
                 self.ports[name] = sock.getsockname()[1]
             self.service.local.ports.update(self.ports)
             if sockets is not None and sockets.relay is not None and siblings is not None:
-                self._relay = UdpReceiver(self.service, dispatch=True)
+                self._relay = UdpReceiver(self.service, relay=True)
                 self._relay.listen(sockets.relay)
                 self.service.local.relay_port = sockets.relay.getsockname()[1]
                 siblings.listen(self._handed_over)

@@ -30,7 +30,7 @@ from .auth import Authenticator
 from .callers import Callers
 from .calls.engine import CallEngine
 from .domains import Domains
-from .flows import Flow, FlowTable, UdpFlow
+from .flows import Flow, FlowTable
 from .local import Local
 from .nodes import Nodes
 from .registrar import Registrar
@@ -109,15 +109,11 @@ class SipService:
 
     # --- bytes in ------------------------------------------------------------------------------
 
-    def receive(
-        self, data: bytes, flow: Flow, *, busy: bool = False, dispatch: bool = False
-    ) -> asyncio.Task[None] | None:
+    def receive(self, data: bytes, flow: Flow, *, busy: bool = False) -> asyncio.Task[None] | None:
         """Take one message from a transport. Returns the task answering it, if one was needed.
 
         `busy`: the transport has too much in flight; new requests that would start work are
         dropped (UDP peers retransmit), while responses and requests of existing calls go on.
-        `dispatch`: it came in on a UDP socket shared with the node's other workers, and goes to
-        the one it belongs to (sipline.sipserver.siblings).
         """
         metrics.sip_received(flow.transport, data)
         try:
@@ -125,12 +121,6 @@ class SipService:
         except SipParseError as exc:
             self._bad_request(exc, flow)
             return None
-        if dispatch and self.siblings is not None:
-            sibling = self.siblings.owner(message)
-            if sibling is not None:
-                relayed = isinstance(flow, UdpFlow) and flow.socket is not self.calls.udp
-                self.siblings.hand_over(sibling, data, flow.remote, relayed)
-                return None
         if isinstance(message, SipResponse):
             if not self.transactions.response(message) and not self.relay.response(message):
                 log.debug("SIP: a response matching no transaction from %r dropped", flow)

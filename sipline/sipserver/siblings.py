@@ -1,63 +1,66 @@
 """The other workers of this node, as one worker sees them (`sipline serve --workers N`).
 
-The workers share the node's UDP socket: whichever is free reads the next datagram, so
-REGISTERs spread over all of them, whatever address they come from. A transaction or a call,
-though, lives in the worker that started it, and what belongs to it must reach it:
+The workers share the node's UDP socket: whichever is free reads the next datagram, whatever
+address it comes from. A transaction or a call, though, lives in the worker that started it,
+and what belongs to it must reach it. The worker that read a datagram decides where it goes
+from its bytes alone, before parsing it (what is handed over is parsed once, by its owner):
 
 - a response, by the branch of its top Via: our branches carry the worker's instance id;
 - a request to relay (its top Route is a relay hop of ours): by whoever reads it, the relay
   being stateless (a hop toward a TCP or TLS flow is sent to the worker holding it);
 - a request of a call we placed, by its Call-ID, which carries the instance id too;
-- any other request but a REGISTER or an OPTIONS ping, by a hash of its Call-ID, so that an
-  INVITE, its retransmissions, its CANCEL and ACK and every later request of its dialog go to
-  the same worker;
-- a REGISTER or a ping is answered where it lands: it needs no state of a worker's own.
+- any other request by a hash of its Call-ID: an INVITE, its retransmissions, its CANCEL and
+  ACK and every later request of its dialog go to one worker, and so do a device's REGISTERs,
+  so that a retransmission meets the transaction that answered the first copy.
 
 A datagram that belongs to another worker is handed over, as it came and with its source
 address, on that worker's channel: a local datagram socket pair made before the workers were
-forked, which nothing outside the node can write to.
+forked, which nothing outside the node can write to. What cannot be read this way (no Call-ID,
+say) stays where it landed, and the parser answers it as it would anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import zlib
 from collections.abc import Callable, Sequence
-
-from sipline.sip.message import SipRequest, SipResponse
 
 from .relay import RELAY
 
 log = logging.getLogger("sipline.sip.workers")
 
-_BRANCH = "z9hG4bK-"
-_STATELESS = frozenset(("REGISTER", "OPTIONS"))
 _READS_PER_WAKEUP = 64
+_TOP_VIA = re.compile(rb"\r\n(?:via|v)[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_OUR_BRANCH = re.compile(rb";[ \t]*branch[ \t]*=[ \t]*z9hG4bK-([0-9a-zA-Z]+)-")
+_CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)", re.IGNORECASE)
+_TOP_ROUTE = re.compile(rb"\r\nroute[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_RELAY = RELAY.encode()
 
 Handler = Callable[[bytes, tuple[str, int], bool], None]
 
 
-def owner(message: SipRequest | SipResponse, markers: dict[str, int], count: int) -> int | None:
-    """The index of the worker `message` belongs to; None when any worker may take it."""
-    headers = message.headers
-    if isinstance(message, SipResponse):
-        via = headers.get("Via") or ""
-        start = via.find("branch=" + _BRANCH)
-        if start < 0:
+def owner(data: bytes, markers: dict[bytes, int], count: int) -> int | None:
+    """The index of the worker the datagram `data` belongs to; None when any worker may take it."""
+    head = data[: data.find(b"\r\n\r\n")]
+    if head.startswith(b"SIP/"):
+        via = _TOP_VIA.search(head)
+        if via is None:
             return None
-        start += len("branch=" + _BRANCH)
-        return markers.get(via[start : via.find("-", start)])
-    if RELAY in (headers.get("Route") or ""):
+        branch = _OUR_BRANCH.search(via[1].split(b",", 1)[0])
+        return markers.get(branch[1]) if branch is not None else None
+    route = _TOP_ROUTE.search(head)
+    if route is not None and _RELAY in route[1].split(b",", 1)[0]:
         return None  # a relay hop is stateless, and its flow token names a flow of the worker it reached
-    call_id = headers.get("Call-ID") or ""
-    marker, dash, _ = call_id.partition("-")
+    call_id = _CALL_ID.search(head)
+    if call_id is None:
+        return None
+    marker, dash, _ = call_id[1].partition(b"-")
     if dash and marker in markers:
         return markers[marker]
-    if message.method in _STATELESS and ";tag=" not in (headers.get("To") or ""):
-        return None
-    return zlib.crc32(call_id.encode()) % count
+    return zlib.crc32(call_id[1]) % count
 
 
 def envelope(data: bytes, source: tuple[str, int], relayed: bool) -> bytes:
@@ -87,15 +90,15 @@ class Siblings:
         self.index = index
         self.node_instance = node_instance  # what every worker's instance id starts with
         self.instance = instances[index]
-        self.markers = {instance: i for i, instance in enumerate(instances)}
+        self.markers = {instance.encode(): i for i, instance in enumerate(instances)}
         self._channels = channels  # worker i reads the first socket of channels[i]; the others write to the second
         self._reading: socket.socket | None = None
         for _, writing in channels:
             writing.setblocking(False)
 
-    def owner(self, message: SipRequest | SipResponse) -> int | None:
-        """The sibling `message` belongs to; None when it is this worker's (or anyone's)."""
-        found = owner(message, self.markers, len(self._channels))
+    def owner(self, data: bytes) -> int | None:
+        """The sibling the datagram belongs to; None when it is this worker's (or anyone's)."""
+        found = owner(data, self.markers, len(self._channels))
         return None if found == self.index else found
 
     def hand_over(self, index: int, data: bytes, source: tuple[str, int], relayed: bool) -> None:

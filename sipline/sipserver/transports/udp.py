@@ -129,10 +129,10 @@ class UdpReceiver:
     """What comes in on one UDP socket, to the service: queued, shed when stale, dispatched among
     the node's workers (`dispatch`), answered by tasks that are tracked until they finish."""
 
-    def __init__(self, service: SipService, max_in_flight: int = 1024, *, dispatch: bool = False) -> None:
+    def __init__(self, service: SipService, max_in_flight: int = 1024, *, relay: bool = False) -> None:
         self.service = service
         self.max_in_flight = max_in_flight
-        self.dispatch = dispatch  # a socket of the node's workers: a datagram may be another worker's
+        self.relay = relay  # a worker's own socket, where other nodes and workers reach it
         self.socket: UdpSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: collections.deque[tuple[bytes, tuple[str, int], float | None]] = collections.deque()
@@ -153,13 +153,19 @@ class UdpReceiver:
         """Answer from the queue for a slice of time; what is left waits for the next round."""
         self._resuming = False
         queue, started = self._queue, time.perf_counter()
+        siblings = self.service.siblings
         answered = 0
         while queue:
             data, address, received = queue.popleft()
             if received is not None and time.time() - received > SHED_AFTER and starts_work(data):
                 metrics.sip_shed()
                 continue
-            self.deliver(data, address, dispatch=self.dispatch)
+            if siblings is not None:  # it may be another worker's (sipline.sipserver.siblings)
+                sibling = siblings.owner(data)
+                if sibling is not None:
+                    siblings.hand_over(sibling, data, address, self.relay)
+                    continue
+            self.deliver(data, address)
             answered += 1
             if answered % 8 == 0 and time.perf_counter() - started > _SLICE:
                 break
@@ -167,13 +173,13 @@ class UdpReceiver:
             self._resuming = True
             asyncio.get_running_loop().call_soon(self._answer)
 
-    def deliver(self, data: bytes, address: tuple[str, int], *, dispatch: bool = False) -> None:
+    def deliver(self, data: bytes, address: tuple[str, int]) -> None:
         """A datagram that came in on this socket (or to another worker, which handed it over)."""
         if self.socket is None:
             return
         busy = len(self._tasks) >= self.max_in_flight  # beyond that, new work is dropped: UDP peers retransmit
         try:
-            task = self.service.receive(data, UdpFlow(self.socket, address), busy=busy, dispatch=dispatch)
+            task = self.service.receive(data, UdpFlow(self.socket, address), busy=busy)
         except Exception:
             log.exception("SIP: failed on a datagram from %s:%s", address[0], address[1])
             return
