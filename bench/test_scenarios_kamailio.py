@@ -1,13 +1,12 @@
 """Self-check of the call scenarios and helpers against Kamailio (bench/kamailio/calls.cfg), the
 baseline bench/calls.py measures sipline against: what passes here is what sipline must pass.
 
-Skipped unless SIPLINE_BENCH_SELFTEST=1 (the suite does not depend on Kamailio):
-    SIPLINE_BENCH_SELFTEST=1 .venv/bin/python -m pytest -q tests/integration/test_sipp_scenarios_kamailio.py
+Not part of `make test` (the suite does not depend on Kamailio); run it after changing a scenario:
+    .venv/bin/python -m pytest -q bench/test_scenarios_kamailio.py
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,7 @@ import pytest
 
 from tests.integration.clients import sipp_call, sipp_callee, sipp_setup_times
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get("SIPLINE_BENCH_SELFTEST") != "1", reason="set SIPLINE_BENCH_SELFTEST=1"),
-]
+pytestmark = pytest.mark.integration
 
 DOMAIN = "default.sip.localhost"
 USERS = [(f"user{i}", f"pw-{i}-secret") for i in range(40)]
