@@ -241,6 +241,7 @@ class _Node:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
         for fd in inherited:
             os.close(fd)
+        relays = [_reachable(relay.getsockname()) for relay in self.relays]
         for i, (reading, _) in enumerate(self.channels):
             if i != index:
                 reading.close()
@@ -254,7 +255,7 @@ class _Node:
 
             sip = self.sip
             worker.sip = Sockets(sip.udp, sip.tcp, sip.tls, self.relays[index])
-            worker.siblings = Siblings(index, self.node_instance, self.instances, self.channels)
+            worker.siblings = Siblings(index, self.node_instance, self.instances, self.channels, relays)
         try:
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 runner.run(serve(self.settings, sip=self.sip is not None, worker=worker))
@@ -288,6 +289,12 @@ async def _leave(rt: Runtime, node_id: str) -> None:
         await rt.db.write(nodes.leave, node_id)
     finally:
         await rt.db.dispose()
+
+
+def _reachable(address: tuple[str, int]) -> tuple[str, int]:
+    """Where a socket bound to `address` is reached from this machine (a wildcard: loopback)."""
+    host, port = address[0], address[1]
+    return ({"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), port)
 
 
 def _describe(status: int) -> str:

@@ -48,6 +48,10 @@ class Local:
     def branch(self) -> str:
         return self.branch_prefix + secrets.token_hex(8)
 
+    def tag(self) -> str:
+        """A tag of ours for a dialog (RFC 3261 §19.3): requests in it carry it in their To."""
+        return f"{self.instance}-{secrets.token_hex(6)}"
+
     def call_id(self) -> str:
         """A Call-ID of ours, for the calls this process places."""
         return f"{self.instance}-{secrets.token_hex(12)}@sipline"

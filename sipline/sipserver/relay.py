@@ -167,6 +167,17 @@ class Relay:
             headers.add("Route", route)
         return SipRequest(request.method, request.uri, headers, request.body)
 
+    def pass_on(self, request: SipRequest, incoming: Flow, worker: tuple[str, int]) -> None:
+        """Pass a request that came over a connection of ours to another worker of this node (at
+        its relay address), which holds its dialog: statelessly, our Via on it, so that the
+        response comes back through here and over the connection it came on."""
+        if self.udp is None:
+            return
+        target = UdpFlow(self.udp.socket, worker)
+        forwarded = self._rewrite(request, request.headers.get_all("Route"), incoming, target)
+        if forwarded is not None:
+            target.send(serialize(forwarded))
+
     # --- responses -----------------------------------------------------------------------------
 
     def response(self, response: SipResponse) -> bool:

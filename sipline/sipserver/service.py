@@ -132,6 +132,11 @@ class SipService:
         if self.relay.claims(message):
             self.relay.forward(message, flow)  # toward a device held here, or back to a node
             return None
+        if flow.reliable and self.siblings is not None:
+            sibling = self.siblings.owner(data, hashed=False)  # a request in another worker's dialog
+            if sibling is not None:
+                self.relay.pass_on(message, flow, self.siblings.relays[sibling])
+                return None
         if self.transactions.absorb(message, flow):
             return None  # a retransmission (answered again if we had answered), or the ACK of a non-2xx
         if message.method == "ACK":

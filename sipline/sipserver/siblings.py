@@ -8,7 +8,8 @@ from its bytes alone, before parsing it (what is handed over is parsed once, by 
 - a response, by the branch of its top Via: our branches carry the worker's instance id;
 - a request to relay (its top Route is a relay hop of ours): by whoever reads it, the relay
   being stateless (a hop toward a TCP or TLS flow is sent to the worker holding it);
-- a request of a call we placed, by its Call-ID, which carries the instance id too;
+- a request in one of our dialogs, by its To tag, and a request of a call we placed, by its
+  Call-ID: both carry the instance id too;
 - any other request by a hash of its Call-ID: an INVITE, its retransmissions, its CANCEL and
   ACK and every later request of its dialog go to one worker, and so do a device's REGISTERs,
   so that a retransmission meets the transaction that answered the first copy.
@@ -17,6 +18,11 @@ A datagram that belongs to another worker is handed over, as it came and with it
 address, on that worker's channel: a local datagram socket pair made before the workers were
 forked, which nothing outside the node can write to. What cannot be read this way (no Call-ID,
 say) stays where it landed, and the parser answers it as it would anywhere.
+
+A TCP or TLS connection belongs to the worker that accepted it, and so do the calls begun on it.
+A request in another worker's dialog that comes over it anyway (a device that opened a new
+connection to hang up, say) is passed on to that worker as the relay passes requests between
+nodes (sipline.sipserver.relay), at its relay port, and its response comes back the same way.
 """
 
 from __future__ import annotations
@@ -37,13 +43,15 @@ _TOP_VIA = re.compile(rb"\r\n(?:via|v)[ \t]*:([^\r\n]*)", re.IGNORECASE)
 _OUR_BRANCH = re.compile(rb";[ \t]*branch[ \t]*=[ \t]*z9hG4bK-([0-9a-zA-Z]+)-")
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)", re.IGNORECASE)
 _TOP_ROUTE = re.compile(rb"\r\nroute[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_OUR_TO_TAG = re.compile(rb"\r\n(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=[ \t]*([0-9a-zA-Z]+)-", re.IGNORECASE)
 _RELAY = RELAY.encode()
 
 Handler = Callable[[bytes, tuple[str, int], bool], None]
 
 
-def owner(data: bytes, markers: dict[bytes, int], count: int) -> int | None:
-    """The index of the worker the datagram `data` belongs to; None when any worker may take it."""
+def owner(data: bytes, markers: dict[bytes, int], count: int, *, hashed: bool = True) -> int | None:
+    """The index of the worker the datagram `data` belongs to; None when any worker may take it.
+    Not `hashed`: only what names its worker (a branch, a tag or a Call-ID of ours) has one."""
     head = data[: data.find(b"\r\n\r\n")]
     if head.startswith(b"SIP/"):
         via = _TOP_VIA.search(head)
@@ -54,13 +62,16 @@ def owner(data: bytes, markers: dict[bytes, int], count: int) -> int | None:
     route = _TOP_ROUTE.search(head)
     if route is not None and _RELAY in route[1].split(b",", 1)[0]:
         return None  # a relay hop is stateless, and its flow token names a flow of the worker it reached
+    to_tag = _OUR_TO_TAG.search(head)
+    if to_tag is not None and to_tag[1] in markers:
+        return markers[to_tag[1]]
     call_id = _CALL_ID.search(head)
     if call_id is None:
         return None
     marker, dash, _ = call_id[1].partition(b"-")
     if dash and marker in markers:
         return markers[marker]
-    return zlib.crc32(call_id[1]) % count
+    return zlib.crc32(call_id[1]) % count if hashed else None
 
 
 def envelope(data: bytes, source: tuple[str, int], relayed: bool) -> bytes:
@@ -86,19 +97,21 @@ class Siblings:
         node_instance: str,
         instances: Sequence[str],
         channels: Sequence[tuple[socket.socket, socket.socket]],
+        relays: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.index = index
         self.node_instance = node_instance  # what every worker's instance id starts with
         self.instance = instances[index]
         self.markers = {instance.encode(): i for i, instance in enumerate(instances)}
+        self.relays = list(relays)  # where each worker's own UDP socket is reached from this machine
         self._channels = channels  # worker i reads the first socket of channels[i]; the others write to the second
         self._reading: socket.socket | None = None
         for _, writing in channels:
             writing.setblocking(False)
 
-    def owner(self, data: bytes) -> int | None:
-        """The sibling the datagram belongs to; None when it is this worker's (or anyone's)."""
-        found = owner(data, self.markers, len(self._channels))
+    def owner(self, data: bytes, *, hashed: bool = True) -> int | None:
+        """The sibling the message belongs to; None when it is this worker's (or anyone's)."""
+        found = owner(data, self.markers, len(self._channels), hashed=hashed)
         return None if found == self.index else found
 
     def hand_over(self, index: int, data: bytes, source: tuple[str, int], relayed: bool) -> None:

@@ -24,6 +24,7 @@ import pytest
 from tests.integration.clients import sipp_call, sipp_callee, sipp_register
 from tests.integration.sipline_process import Sipline
 from tests.scrape import parse, value
+from tests.sip_server.ua import UA
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +171,36 @@ def test_metrics_count_what_every_worker_did_whichever_answers_the_scrape(node: 
         samples = parse(httpx.get(f"{node.http_url}/metrics").text)
         assert value(samples, "sipline_sip_registers_total", outcome="registered") == 12
         assert value(samples, "sipline_sip_registers_total", outcome="challenged") == 12
+
+
+async def test_requests_of_a_call_sent_over_new_connections_reach_the_worker_holding_it(node: Sipline) -> None:
+    """A caller on TCP whose later requests come over connections of their own (a phone that opened
+    a new one to hang up, say): whichever worker accepts them, they reach the call."""
+    users, _ = _users(node, 2)
+    (alice_user, alice_pw, domain), (bob_user, bob_pw, _) = users
+    tcp, udp = ("127.0.0.1", node.ports["tcp"]), ("127.0.0.1", node.ports["udp"])
+    async with (
+        UA(alice_user, alice_pw, domain, tcp, transport="tcp") as alice,
+        UA(bob_user, bob_pw, domain, udp) as bob,
+    ):
+        assert (await bob.register()).status == 200
+        leg = await alice.invite(bob_user)
+        ringing = await bob.incoming()
+        bob.answer(ringing)
+        answered = await alice.response(leg.call_id)
+        assert answered.status == 200
+        alice.established(leg, answered)
+        alice.ack(leg)
+        await bob.request("ACK")
+        # Eight connections: all accepted by the worker holding the call has a chance of 1 in 256.
+        for _ in range(8):
+            async with UA(alice_user, alice_pw, domain, tcp, transport="tcp") as other:
+                other.in_dialog(leg, "INFO", body="Signal=5\r\n", content_type="application/dtmf-relay")
+                info = await bob.request("INFO")
+                bob.send(bob.reply(info, 200, "OK"))
+                assert (await other.response(leg.call_id, method="INFO")).status == 200
+        async with UA(alice_user, alice_pw, domain, tcp, transport="tcp") as other:
+            other.in_dialog(leg, "BYE")
+            bye = await bob.request("BYE")
+            bob.send(bob.reply(bye, 200, "OK"))
+            assert (await other.response(leg.call_id, method="BYE")).status == 200

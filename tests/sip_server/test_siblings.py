@@ -126,3 +126,12 @@ async def test_a_datagram_handed_over_reaches_its_worker_with_its_source() -> No
         for a, b in channels:
             a.close()
             b.close()
+
+
+def test_a_request_in_one_of_our_dialogs_goes_to_the_worker_whose_tag_it_carries() -> None:
+    tag = Local("127.0.0.1", instance=INSTANCES[2]).tag()
+    request = _request("BYE", "device-call-id@phone", to_tag=tag)
+    assert owner(request, MARKERS, 3) == 2
+    assert owner(request, MARKERS, 3, hashed=False) == 2
+    # what names no worker of ours has none, unless hashed (a TCP connection's requests stay put)
+    assert owner(_request("BYE", "device-call-id@phone", to_tag="foreign"), MARKERS, 3, hashed=False) is None

@@ -15,7 +15,7 @@ from sipline import __version__
 from sipline.domain import calls as call_rules
 from sipline.sip.dialog import DialogId, request_dialog_id
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Headers, generate_tag, parse_name_addr, parse_uri
+from sipline.sip.headers import Headers, parse_name_addr, parse_uri
 from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.sdp import Refusal, SdpError, filter_sdp
 from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut, server_key
@@ -191,7 +191,7 @@ class CallEngine:
             headers.add("Route", target.route)
         max_forwards = int(call.invite.headers.get("Max-Forwards") or "70")
         headers.add("Max-Forwards", str(min(max_forwards - 1, 70)))
-        headers.add("From", from_header(identity, call.caller.realm, generate_tag()))
+        headers.add("From", from_header(identity, call.caller.realm, self.local.tag()))
         headers.add("To", f"<{party.to}>")
         headers.add("Call-ID", self.local.call_id())
         headers.add("CSeq", "1 INVITE")
@@ -233,7 +233,7 @@ class CallEngine:
         self.transactions.client(request, flow, owner or ignore)
 
     def new_tag(self) -> str:
-        return generate_tag()
+        return self.local.tag()
 
     # --- bookkeeping -----------------------------------------------------------------------------
 
