@@ -63,7 +63,7 @@ async def prepare(rt: Runtime) -> tuple[dict[str, Any], str] | None:
         raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
 
 
-def _announce_bootstrap(project: dict[str, Any], token: str, base_url: str) -> None:
+def announce_bootstrap(project: dict[str, Any], token: str, base_url: str) -> None:
     print(
         "sipline: first start, created project 'default' and an API token with every scope.\n"
         f"  project id: {project['id']}\n"
@@ -130,7 +130,7 @@ async def serve(settings: Settings, *, sip: bool = True, worker: Worker | None =
             http_sock = bind_tcp(settings.http_host, settings.http_port, what="http:")  # before touching the DB
             created = await prepare(rt)
             if created is not None:
-                _announce_bootstrap(*created, base_url(settings, http_sock))
+                announce_bootstrap(*created, base_url(settings, http_sock))
         else:
             http_sock = worker.http  # the parent has prepared the store
         if sip:

@@ -24,13 +24,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import metrics
 from .config import Settings
 from .net import StartupError, bind_tcp
 from .runtime import Runtime
-from .serve import Worker, banner, base_url, loop_factory, open_runtime, prepare, serve
+from .serve import Worker, announce_bootstrap, banner, base_url, loop_factory, open_runtime, prepare, serve
+
+if TYPE_CHECKING:
+    from .sipserver.server import Sockets
 
 log = logging.getLogger("sipline.workers")
 
@@ -59,7 +62,7 @@ def run_workers(settings: Settings, *, sip: bool = True) -> int:
 class _Node:
     settings: Settings
     http: socket.socket
-    sip: Any  # sipline.sipserver.server.Sockets | None
+    sip: Sockets | None
     node_id: str | None
     database: str
     instances: list[str] = field(default_factory=list)
@@ -85,9 +88,7 @@ class _Node:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             created = runner.run(_prepare_store(rt, node_id))
         if created is not None:
-            from .serve import _announce_bootstrap
-
-            _announce_bootstrap(*created, base_url(settings, http))
+            announce_bootstrap(*created, base_url(settings, http))
         node = cls(settings, http, sockets, node_id, rt.db.describe())
         node.node_instance = secrets.token_hex(4)
         node.instances = [f"{node.node_instance}w{i}" for i in range(settings.workers)]
