@@ -49,6 +49,7 @@ import hashlib
 import os
 import re
 import resource
+import shlex
 import shutil
 import socket
 import subprocess
@@ -792,6 +793,7 @@ def main() -> int:
     parser.add_argument("--probe-rate", type=float, default=20.0, help="timed calls/s beside sipp's (0: none)")
     parser.add_argument("--kamailio-dialog", action="store_true",
                         help="Kamailio also tracks each dialog (dialog module), as a B2BUA must")  # fmt: skip
+    parser.add_argument("--sipline-args", default="", help='extra `sipline serve` arguments, e.g. "--workers 2"')
     parser.add_argument("--database-url", help="sipline's database (default: SQLite in a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, sipp traces)")
     args = parser.parse_args()
@@ -819,7 +821,13 @@ def main() -> int:
             )
         if args.server in ("both", "sipline"):
             outcomes.append(
-                bench_server("sipline", lambda: SiplineServer(tmp / "sipline", args.database_url), users, tmp, args)
+                bench_server(
+                    "sipline",
+                    lambda: SiplineServer(tmp / "sipline", args.database_url, shlex.split(args.sipline_args)),
+                    users,
+                    tmp,
+                    args,
+                )
             )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
