@@ -569,3 +569,29 @@ def test_record_writes_are_merged_per_record_in_order():
         ("create", "CA1", {"sid": "CA1", "status": "in-progress", "answered_time": 2.0}),
         ("update", "CA2", {"status": "completed", "end_time": 5.0}),
     ]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_calls_that_are_up_do_not_count_as_load_and_new_requests_keep_being_answered(
+    world: World, transport: str
+):
+    # A transport refuses new work beyond a number of requests being answered (UDP: 1,024 per
+    # socket; TCP and TLS: 32 per connection, where it stops reading). A call that rings or is up
+    # is not such a request: more calls than that stay up on one connection, and their BYEs and
+    # new REGISTERs are still read and answered.
+    count = 40  # more than a connection's 32
+    if transport == "udp":
+        udp = world.server._udp
+        assert udp is not None
+        udp.max_in_flight = 8  # rather than placing 1,025 calls
+    a, b = await world.project.create(), await world.project.create()
+    async with world.ua(a, transport) as alice, world.ua(b, transport) as bob:
+        assert (await bob.register()).status == 200
+        up = [await answered_call(alice, bob) for _ in range(count)]
+        assert (await bob.register()).status == 200
+        for caller, callee, _ in up:
+            alice.in_dialog(caller, "BYE")
+            assert (await alice.next(status=200, call_id=caller.call_id)).status == 200
+            bye = await bob.request("BYE", call_id=callee.call_id)
+            bob.send(bob.reply(bye, 200, "OK"))
+    assert {r["status"] for r in await world.calls()} == {"completed"}  # its first page

@@ -7,9 +7,12 @@ the Request-URI user names an endpoint of the caller's project and every device 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from sipline import __version__
 from sipline.domain import calls as call_rules
@@ -55,6 +58,7 @@ class CallEngine:
         self.calls: set[Call] = set()
         self.dialogs: dict[DialogId, tuple[Call, str]] = {}
         self._invites: dict[ServerKey, Call] = {}
+        self._lives: set[asyncio.Task[None]] = set()  # each call's task, from its INVITE to its end
 
     # --- entry points --------------------------------------------------------------------------
 
@@ -83,16 +87,29 @@ class CallEngine:
         self._register(call, request)
         self.transactions.own(txn, call.on_caller_transaction)
         self.records.create(self._inbound_record(call, request))
-        handler = caller.endpoint.get("call_handler")
+        # The call lives in a task of the engine's own, not in the request's: transports count the
+        # requests being answered to know when they are overloaded, and a call that rings for a
+        # minute or stays up for an hour is not one of them.
+        life = asyncio.get_running_loop().create_task(self._live(call, request))
+        self._lives.add(life)
+        life.add_done_callback(self._lives.discard)
+        return None
+
+    async def _live(self, call: Call, request: SipRequest) -> None:
+        """Run the call to its end: its endpoint's call handler, or the callee it dialled."""
         try:
-            if handler:
+            if call.caller.endpoint.get("call_handler"):
                 await HandlerRun(self, call, request).run()
             else:
                 await self._direct(call, request)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("SIP call %s: store unavailable: %s", call.sid, str(exc).splitlines()[0] if str(exc) else exc)
+            _fail(call, 503, "the store is unavailable")
+        except Exception:
+            log.exception("SIP call %s failed", call.sid)
+            _fail(call, 500, "sipline failed")
         finally:
-            if not call.ended and call.txn.final is None:
-                call.reject(500, why="the call's handler stopped without an outcome")
-        return None
+            _fail(call, 500, "the call's handler stopped without an outcome")
 
     def cancel(self, request: SipRequest, txn: ServerTransaction) -> SipResponse:
         """CANCEL (RFC 3261 §9.2): matched to its INVITE by branch; 200 for the CANCEL itself."""
@@ -282,9 +299,21 @@ class CallEngine:
     async def close(self) -> None:
         for call in list(self.calls):
             call.hang_up("sipline is stopping")
+        if self._lives:
+            await asyncio.wait(list(self._lives), timeout=5)
         await self.records.close()
         await self.callbacks.aclose()
         await self.webhooks.aclose()
+
+
+def _fail(call: Call, status: int, why: str) -> None:
+    """End a call that its task left unfinished: `status` to a caller not yet answered."""
+    if call.ended:
+        return
+    if call.txn.final is None:
+        call.reject(status, why=why)
+    else:
+        call.hang_up(why)
 
 
 def _dialled_user(request: SipRequest, realm: str, is_own: Any) -> str | None:
