@@ -559,13 +559,13 @@ class Probe(threading.Thread):
         uri = f"sip:{self.callee}@{self.domain}"
         started = time.perf_counter()
         branch = self._branch()
-        challenge = self.transact(self.invite(uri, call_id, tag, branch, 1, ""), call_id, "INVITE")
+        challenge = self.transact(self.invite(uri, call_id, tag, branch, 1, ""), call_id, "INVITE", 1)
         if challenge.status not in (401, 407):
             raise ProbeError(f"first INVITE: {challenge.status} instead of 407")
         self.send(self.request("ACK", uri, call_id, tag, branch, 1, to_tag=challenge.to_tag))
         name = "Proxy-Authorization" if challenge.status == 407 else "Authorization"
         auth = f"{name}: {self.digest(challenge, uri)}\r\n"
-        answer = self.transact(self.invite(uri, call_id, tag, self._branch(), 2, auth), call_id, "INVITE")
+        answer = self.transact(self.invite(uri, call_id, tag, self._branch(), 2, auth), call_id, "INVITE", 2)
         setup_ms = (time.perf_counter() - started) * 1000
         if answer.status != 200:
             raise ProbeError(f"INVITE with credentials: {answer.status}")
@@ -574,7 +574,7 @@ class Probe(threading.Thread):
         self.send(self.request("ACK", target, call_id, tag, self._branch(), 2, to_tag=answer.to_tag, extra=routes))
         time.sleep(0.02)  # a moment of call: a BYE on the ACK's heels may overtake it through a proxy
         bye = self.request("BYE", target, call_id, tag, self._branch(), 3, to_tag=answer.to_tag, extra=routes)
-        done = self.transact(bye, call_id, "BYE")
+        done = self.transact(bye, call_id, "BYE", 3)
         if done.status != 200:
             raise ProbeError(f"BYE: {done.status}")
         return setup_ms
@@ -607,7 +607,7 @@ class Probe(threading.Thread):
     def send(self, message: str) -> None:
         self.sock.sendto(message.encode(), self.server)
 
-    def transact(self, message: str, call_id: str, method: str) -> Response:
+    def transact(self, message: str, call_id: str, method: str, cseq: int) -> Response:
         """Send, retransmit as RFC 3261 17.1 does over UDP (T1 = 500 ms doubling, INVITE not after
         a provisional response), and return the final response; ProbeError after 8 s."""
         self.send(message)
@@ -627,8 +627,8 @@ class Probe(threading.Thread):
             except TimeoutError:
                 continue
             response = Response.parse(data)
-            if response is None or response.call_id != call_id or response.method != method:
-                continue  # a late or stray message
+            if response is None or (response.call_id, response.method, response.cseq) != (call_id, method, cseq):
+                continue  # a late or stray message: a retransmitted 407 of the first INVITE, say
             if response.status < 200:
                 provisional = method == "INVITE"
                 continue
@@ -657,6 +657,7 @@ class Response:
     status: int
     call_id: str
     method: str
+    cseq: int
     to_tag: str | None
     contact: str | None
     record_route: list[str]
@@ -670,6 +671,7 @@ class Response:
             return None
         status = int(lines[0].split()[1])
         call_id = method = ""
+        cseq = 0
         to_tag = contact = None
         record_route: list[str] = []
         challenges: list[dict[str, str]] = []
@@ -679,7 +681,9 @@ class Response:
             if name in ("call-id", "i"):
                 call_id = value
             elif name == "cseq":
-                method = value.split()[-1]
+                number, _, method = value.partition(" ")
+                cseq = int(number) if number.isdigit() else 0
+                method = method.strip()
             elif name in ("to", "t"):
                 m = re.search(r";\s*tag=([^;>\s]+)", value.split(">")[-1])
                 to_tag = m[1] if m else None
@@ -691,7 +695,7 @@ class Response:
             elif name in ("proxy-authenticate", "www-authenticate") and value.lower().startswith("digest"):
                 challenges.append(dict(re.findall(r'(\w+)="?([^",]*)"?', value[6:])))
         md5 = [c for c in challenges if c.get("algorithm", "MD5").upper() == "MD5"]
-        return cls(status, call_id, method, to_tag, contact, record_route, (md5 or challenges or [{}])[0])
+        return cls(status, call_id, method, cseq, to_tag, contact, record_route, (md5 or challenges or [{}])[0])
 
 
 # --- running one server -----------------------------------------------------------------------
