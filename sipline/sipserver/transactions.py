@@ -45,7 +45,7 @@ Owner = Callable[[Deliver | TimedOut | NoAck], None]
 
 
 class _Entry:
-    __slots__ = ("flow", "handle", "key", "owner", "reply_flow", "txn")
+    __slots__ = ("armed_for", "flow", "handle", "key", "owner", "reply_flow", "sent", "txn")
 
     def __init__(
         self,
@@ -59,7 +59,9 @@ class _Entry:
         self.flow = flow
         self.owner = owner
         self.handle: asyncio.TimerHandle | None = None
+        self.armed_for: float | None = None  # the deadline `handle` fires at
         self.reply_flow: Flow | None = None  # (server) where its responses go, found once
+        self.sent: tuple[SipRequest | SipResponse, bytes] | None = None  # the last message sent, serialised
 
     def response_flow(self) -> Flow:
         if self.reply_flow is None:
@@ -190,7 +192,9 @@ class Transactions:
                 flow = entry.flow
                 if isinstance(message, SipResponse):
                     flow = entry.response_flow()
-                if not flow.send(serialize(message)) and isinstance(txn, ClientInvite | ClientNonInvite):
+                if entry.sent is None or entry.sent[0] is not message:  # retransmissions: the same bytes
+                    entry.sent = (message, serialize(message))
+                if not flow.send(entry.sent[1]) and isinstance(txn, ClientInvite | ClientNonInvite):
                     # The flow is gone: the machine reports it (TimedOut) on the next round.
                     self._loop.call_soon(self._transport_error, entry)
             elif isinstance(output, Terminated):
@@ -208,19 +212,23 @@ class Transactions:
             self._run(entry, txn.transport_error(self.now()))
 
     def _arm(self, entry: _Entry) -> None:
+        txn = entry.txn
+        deadline = txn.deadline
         if entry.handle is not None:
+            if deadline == entry.armed_for and txn.state != "terminated":
+                return  # the timer already set still holds (most events move no deadline)
             entry.handle.cancel()
             entry.handle = None
-        deadline = entry.txn.deadline
-        if deadline is None or entry.txn.state == "terminated":
+        if deadline is None or txn.state == "terminated":
             return
-        txn = entry.txn
         if isinstance(txn, ServerNonInvite) and txn.state == "completed" and txn.final is not None:
             # Timer J's only duty is kept compactly (see the module docstring).
-            flow = entry.response_flow()
-            self._completed.put(entry.key, (serialize(txn.final), flow), self.now() + TIMEOUT)  # type: ignore[arg-type]
+            sent = entry.sent
+            data = sent[1] if sent is not None and sent[0] is txn.final else serialize(txn.final)
+            self._completed.put(entry.key, (data, entry.response_flow()), self.now() + TIMEOUT)  # type: ignore[arg-type]
             self._forget(entry)
             return
+        entry.armed_for = deadline
         entry.handle = self._loop.call_at(deadline, self._tick, entry)
 
     def _tick(self, entry: _Entry) -> None:
