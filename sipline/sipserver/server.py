@@ -202,13 +202,14 @@ class SipServer:
             self._purge = None
         for server in self._servers:
             server.close()
+        # The calls end first, while the connections their devices hold can still carry the BYEs.
+        await self.service.close()
         for connection in list(self._connections):
             connection.close()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
         self._servers.clear()
-        await self.service.close()
         if self.service.siblings is not None:
             self.service.siblings.close()
         for receiver in (self._udp, self._relay):

@@ -17,6 +17,7 @@ from sipline.runtime import Runtime
 from sipline.sip.message import serialize
 from sipline.sip.transaction import NoAck
 from sipline.sipserver.server import SipServer
+from tests.conftest import new_project
 from tests.sip_server.ua import ANSWER, OFFER, SRTP_OFFER, UA, Leg
 from tests.sip_server.world import World, answered_call, runtime_on_free_ports
 
@@ -595,3 +596,30 @@ async def test_calls_that_are_up_do_not_count_as_load_and_new_requests_keep_bein
             bye = await bob.request("BYE", call_id=callee.call_id)
             bob.send(bob.reply(bye, 200, "OK"))
     assert {r["status"] for r in await world.calls()} == {"completed"}  # its first page
+
+
+async def test_stopping_the_server_hangs_up_its_calls_over_every_transport(
+    runtime: Runtime, tmp_path: Path, sip_client
+):
+    # The calls end before the connections close: a device on TCP gets its BYE too.
+    sip = SipServer(runtime_on_free_ports(runtime, tmp_path))
+    sip.service.domains.ttl = 0
+    await sip.start()
+    stopping: asyncio.Task[None] | None = None
+    try:
+        project = await new_project(runtime, sip_client)
+        domain = (await project.request("GET", "/sip_profile")).json()["domain"]
+        world = World(sip, project, domain)
+        a, b = await project.create(), await project.create()
+        async with world.ua(a, "udp") as alice, world.ua(b, "tcp") as bob:
+            assert (await bob.register()).status == 200
+            caller, callee, _ = await answered_call(alice, bob)
+            stopping = asyncio.create_task(sip.stop())
+            bye_caller = await alice.request("BYE", call_id=caller.call_id)
+            bye_callee = await bob.request("BYE", call_id=callee.call_id)
+            alice.send(alice.reply(bye_caller, 200, "OK"))
+            bob.send(bob.reply(bye_callee, 200, "OK"))
+            await stopping
+    finally:
+        if stopping is None:
+            await sip.stop()
