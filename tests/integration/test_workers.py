@@ -25,6 +25,7 @@ from tests.integration.clients import sipp_call, sipp_callee, sipp_register
 from tests.integration.sipline_process import Sipline
 from tests.scrape import parse, value
 from tests.sip_server.ua import UA
+from tests.sip_server.world import answered_call
 
 pytestmark = pytest.mark.integration
 
@@ -184,14 +185,7 @@ async def test_requests_of_a_call_sent_over_new_connections_reach_the_worker_hol
         UA(bob_user, bob_pw, domain, udp) as bob,
     ):
         assert (await bob.register()).status == 200
-        leg = await alice.invite(bob_user)
-        ringing = await bob.incoming()
-        bob.answer(ringing)
-        answered = await alice.response(leg.call_id)
-        assert answered.status == 200
-        alice.established(leg, answered)
-        alice.ack(leg)
-        await bob.request("ACK")
+        leg, _, _ = await answered_call(alice, bob)
         # Eight connections: all accepted by the worker holding the call has a chance of 1 in 256.
         for _ in range(8):
             async with UA(alice_user, alice_pw, domain, tcp, transport="tcp") as other:
