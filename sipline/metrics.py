@@ -131,7 +131,7 @@ class _Metrics:
         self.sent = _Bound(_by_kind(sent), TRANSPORTS, SERVED_TRANSPORTS)
         self.shed = Counter(
             "sipline_sip_requests_shed",
-            "SIP requests dropped unanswered because too many were in flight (UDP peers retransmit)",
+            "SIP requests dropped unanswered under overload: stale on arrival or too many in flight (peers retransmit)",
             registry=r,
         )
         registers = Counter(
