@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -144,6 +144,22 @@ _NAMES_CACHE: _Recent[tuple[str, str]] = _Recent()  # name as given -> (canonica
 _VALID_NAMES: _Recent[bool] = _Recent()  # names seen to match TOKEN_RE
 
 
+def field_names(name: str) -> tuple[str, str] | None:
+    """(canonical name, lookup key) for the text before a header line's colon; None when that is
+    not a token followed by optional SP/HT (a malformed line). Remembered: the same dozen recur."""
+    names = _FIELD_NAMES.get(name)
+    if names is not None:
+        return names
+    stripped = name.rstrip(" \t")
+    if not is_token(stripped):
+        return None
+    canonical = canonical_name(stripped)
+    return _FIELD_NAMES.keep(name, (canonical, canonical.lower()))
+
+
+_FIELD_NAMES: _Recent[tuple[str, str]] = _Recent()  # only names that passed is_token
+
+
 def is_token(name: str) -> bool:
     """TOKEN_RE.fullmatch for header names, remembered: the same dozen names arrive every time."""
     if name in _VALID_NAMES:
@@ -199,23 +215,50 @@ def split_outside(value: str, sep: str) -> list[str] | None:
 
 
 class Headers:
-    """Ordered multi-map of header fields with case-insensitive, compact-form-aware names."""
+    """Ordered multi-map of header fields with case-insensitive, compact-form-aware names.
 
-    __slots__ = ("_fields", "_keys")
+    Every field in it has a canonical token name and a value without CR or LF (`add` checks, the
+    parser and `add_parsed` guarantee it), so fields may be copied from one Headers to another as is.
+    """
+
+    __slots__ = ("_derived", "_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._keys: list[str] = []  # lowercased canonical name of each field, for lookups
+        # Values computed from these fields by `derived` (top Via, CSeq...): dropped on any change.
+        self._derived: dict[Callable[[Headers], object], object] | None = None
         for name, value in fields:
             self.add(name, value)
+
+    @classmethod
+    def from_parsed(cls, fields: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Take over lists of fields that already meet the class's promise (canonical token names,
+        stripped values without CR or LF) and their keys (`field_names`); the parser's shortcut."""
+        headers = cls.__new__(cls)
+        headers._fields, headers._keys, headers._derived = fields, keys, None
+        return headers
 
     @staticmethod
     def _key(name: str) -> str:
         key = _KEY_CACHE.get(name)
         return key if key is not None else _KEY_CACHE.keep(name, canonical_name(name).lower())
 
+    def derived(self, compute: Callable[[Headers], _V]) -> _V:
+        """`compute(self)`, computed once until the fields change; `compute` must read only them.
+
+        Several layers ask one message for its top Via or CSeq; this parses them once per message.
+        """
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        elif compute in derived:
+            return derived[compute]  # type: ignore[return-value]  # stored by this very function
+        value = derived[compute] = compute(self)
+        return value
+
     def add(self, name: str, value: str) -> None:
-        if not TOKEN_RE.fullmatch(name.strip()):
+        if not is_token(name.strip()):
             raise ValueError(f"invalid header name {name!r}")
         if "\r" in value or "\n" in value:
             # A raw line break would let a value inject extra header fields when serialised.
@@ -223,6 +266,7 @@ class Headers:
         canonical = canonical_name(name)
         self._fields.append((canonical, value.strip()))
         self._keys.append(canonical.lower())
+        self._derived = None
 
     def add_parsed(self, name: str, value: str) -> None:
         """`add` for a field whose name already matched TOKEN_RE and whose value has no CR or LF
@@ -233,16 +277,36 @@ class Headers:
             names = _NAMES_CACHE.keep(name, (canonical, canonical.lower()))
         self._fields.append((names[0], value.strip()))
         self._keys.append(names[1])
+        self._derived = None
+
+    def pick(self, every: str, firsts: tuple[str, ...]) -> Headers:
+        """A new Headers: every field named `every`, then the first field of each of `firsts`
+        (those present). The fields are taken as they are: they met this class's promise here."""
+        key = _KEY_CACHE.get(every) or self._key(every)
+        fields = [field for field_key, field in zip(self._keys, self._fields, strict=True) if field_key == key]
+        keys = [key] * len(fields)
+        for name in firsts:
+            key = _KEY_CACHE.get(name) or self._key(name)
+            if key in self._keys:
+                fields.append(self._fields[self._keys.index(key)])
+                keys.append(key)
+        return Headers.from_parsed(fields, keys)
+
+    def position(self, name: str) -> int | None:
+        """Index (in `items()`) of the first field of that name, or None."""
+        key = _KEY_CACHE.get(name) or self._key(name)
+        return self._keys.index(key) if key in self._keys else None
 
     def replace_value(self, index: int, value: str) -> None:
         """Give the field at `index` (of `items()`) a new value, built from parsed values."""
         if "\r" in value or "\n" in value:
             raise ValueError("header values cannot contain line breaks")
         self._fields[index] = (self._fields[index][0], value.strip())
+        self._derived = None
 
     def first(self, name: str) -> str | None:
         """The first field of that name as received (no list splitting), or None."""
-        key = self._key(name)
+        key = _KEY_CACHE.get(name) or self._key(name)
         try:
             return self._fields[self._keys.index(key)][1]
         except ValueError:
@@ -264,9 +328,10 @@ class Headers:
             kept = [(k, f) for k, f in zip(self._keys, self._fields, strict=True) if k != key]
             self._keys = [k for k, _ in kept]
             self._fields = [f for _, f in kept]
+            self._derived = None
 
     def get_all(self, name: str) -> list[str]:
-        key = self._key(name)
+        key = _KEY_CACHE.get(name) or self._key(name)
         values = [f[1] for k, f in zip(self._keys, self._fields, strict=True) if k == key]
         if key not in _LIST_HEADERS:
             return values
@@ -286,16 +351,13 @@ class Headers:
         return result
 
     def get(self, name: str) -> str | None:
-        key = self._key(name)
-        if key not in _LIST_HEADERS:
-            try:
-                return self._fields[self._keys.index(key)][1]
-            except ValueError:
-                return None
+        key = _KEY_CACHE.get(name) or self._key(name)  # inline: the hot path is a cache hit
         try:
             first = self._fields[self._keys.index(key)][1]
         except ValueError:
             return None
+        if key not in _LIST_HEADERS:
+            return first
         if "," not in first and first.strip():  # one element: no list to split (the usual case)
             return first.strip()
         values = self.get_all(name)
@@ -303,16 +365,16 @@ class Headers:
 
     def count(self, name: str) -> int:
         """Number of header lines (not list elements) carrying that name."""
-        return self._keys.count(self._key(name))
+        return self._keys.count(_KEY_CACHE.get(name) or self._key(name))
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
 
     def copy(self) -> Headers:
-        return Headers(self._fields)
+        return Headers.from_parsed(list(self._fields), list(self._keys))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._key(name) in self._keys
+        return isinstance(name, str) and (_KEY_CACHE.get(name) or self._key(name)) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._fields))
@@ -683,6 +745,11 @@ def parse_via(text: str) -> Via:
 
 
 _VIA_CACHE: _Recent[Via] = _Recent()
+
+
+def remember_via(text: str, via: Via) -> None:
+    """Tell `parse_via` the result for `text`, which the caller knows (it formatted `via` as `text`)."""
+    _VIA_CACHE.keep(text, via)
 
 
 def _parse_via(text: str) -> Via:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Via, parse_via, quote, split_outside
+from sipline.sip.headers import Via, parse_via, quote, remember_via, split_outside
 from sipline.sip.message import SipRequest
 
 DEFAULT_PORT = 5060
@@ -57,6 +57,9 @@ def stamp_top_via(request: SipRequest, source: tuple[str, int]) -> Via:
         if stamped is not top:
             parts[0] = format_via(stamped)
             request.headers.replace_value(index, ", ".join(p.strip() for p in parts))
+            # The transaction layer reads the new top Via next: parsing format_via(v) gives v back
+            # (tests/sip checks the round trip), so hand it over rather than parse it again.
+            remember_via(parts[0], stamped)
         return stamped
     raise SipParseError("missing Via")
 
