@@ -161,7 +161,7 @@ _FIELD_NAMES: _Recent[tuple[str, str]] = _Recent()  # only names that passed is_
 
 
 def is_token(name: str) -> bool:
-    """TOKEN_RE.fullmatch for header names, remembered: the same dozen names arrive every time."""
+    """TOKEN_RE.fullmatch for header and parameter names, remembered: the same few arrive every time."""
     if name in _VALID_NAMES:
         return True
     if TOKEN_RE.fullmatch(name) is None:
@@ -367,6 +367,10 @@ class Headers:
         """Number of header lines (not list elements) carrying that name."""
         return self._keys.count(_KEY_CACHE.get(name) or self._key(name))
 
+    def lookup_keys(self) -> list[str]:
+        """The lookup key of each field, in order: its canonical name, lowercased."""
+        return list(self._keys)
+
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
 
@@ -405,6 +409,14 @@ class Params(Mapping[str, "str | None"]):
     def __init__(self, items: Iterable[tuple[str, str | None]] = ()) -> None:
         self._map: dict[str, str | None] = dict(items)
         self._hash: int | None = None
+
+    @classmethod
+    def _owning(cls, mapping: dict[str, str | None]) -> Params:
+        """Params over `mapping` itself, not a copy: for a parser's own dict, never touched again."""
+        params = cls.__new__(cls)
+        params._map = mapping
+        params._hash = None
+        return params
 
     def __getitem__(self, name: str) -> str | None:
         return self._map[name]
@@ -488,7 +500,7 @@ def parse_params(text: str) -> Params:
     for part in parts:
         name, sep, raw = part.partition("=")
         name = name.strip()
-        if not TOKEN_RE.fullmatch(name):
+        if not is_token(name):
             raise SipParseError(f"invalid parameter name {name!r}")
         value: str | None = None
         if sep:
@@ -500,7 +512,7 @@ def parse_params(text: str) -> Params:
             else:
                 raise SipParseError(f"invalid value for parameter {name!r}")
         params[name.lower()] = value
-    return Params(params.items())
+    return Params._owning(params)
 
 
 def generate_tag() -> str:
@@ -604,7 +616,7 @@ def _parse_uri(text: str) -> SipUri:
         password=password,
         host=hp["host"].lower(),
         port=port,
-        params=Params(params.items()) if params else NO_PARAMS,
+        params=Params._owning(params) if params else NO_PARAMS,
         headers=headers if question else None,
     )
 
@@ -756,20 +768,21 @@ def _parse_via(text: str) -> Via:
     match = _VIA_RE.fullmatch(text.strip())
     if not match:
         raise SipParseError("malformed Via sent-protocol")
-    rest = match["rest"]
+    name, version, transport, rest = match.groups()
     semi = rest.find(";")
     sent_by, param_text = (rest, "") if semi < 0 else (rest[:semi], rest[semi:])
     sb = _SENT_BY_RE.fullmatch(sent_by.strip())
     if not sb:
         raise SipParseError("malformed Via sent-by")
-    port = int(sb["port"]) if sb["port"] else None
+    host, port_text = sb.groups()
+    port = int(port_text) if port_text else None
     if port is not None and port > 65535:
         raise SipParseError("Via port out of range")
-    transport = match["transport"].upper()
+    transport = transport.upper()
     return Via(
-        protocol=f"{match['name'].upper()}/{match['version']}/{transport}",
+        protocol=f"{name.upper()}/{version}/{transport}",
         transport=transport,
-        host=sb["host"].lower(),
+        host=host.lower(),
         port=port,
         params=parse_params(param_text),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import (
+    _FIELD_NAMES,
     Headers,
     NameAddr,
     SipUri,
@@ -134,6 +135,9 @@ _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 # RFC 3261 §7.3.1: these may appear once only; a second copy makes the message ambiguous.
 _SINGLETONS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
+# (name, lookup key): all are known names, so the key is the lowercase (see Headers.lookup_keys).
+_MANDATORY_KEYS = tuple((name, name.lower()) for name in _MANDATORY)
+_SINGLETON_KEYS = tuple((name, name.lower()) for name in _SINGLETONS)
 
 
 def parse_message(data: bytes) -> SipRequest | SipResponse:
@@ -240,8 +244,8 @@ def _parse_clean_head(head: str) -> tuple[str, Headers] | None:
     keys: list[str] = []
     for index in range(1, len(lines)):
         name, colon, value = lines[index].partition(":")
-        names = field_names(name) if colon else None
-        if names is None:
+        names = _FIELD_NAMES.get(name) or field_names(name)  # the first: field_names' cache, inline
+        if names is None or not colon:
             return None  # a malformed line
         fields.append((names[0], value.strip()))
         keys.append(names[1])
@@ -284,11 +288,12 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
 
 def _check_common_headers(headers: Headers) -> str:
     """Checks shared by requests and responses; returns the CSeq method."""
-    for name in _MANDATORY:
-        if name not in headers:
+    keys = headers.lookup_keys()  # one list for the dozen checks below, rather than a lookup each
+    for name, key in _MANDATORY_KEYS:
+        if key not in keys:
             raise SipParseError(f"missing mandatory header {name}")
-    for name in _SINGLETONS:
-        if headers.count(name) > 1:
+    for name, key in _SINGLETON_KEYS:
+        if keys.count(key) > 1:
             raise SipParseError(f"header {name} appears more than once")
     if not headers.get("Call-ID"):
         raise SipParseError("empty Call-ID")
