@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -420,6 +420,19 @@ class Params(Mapping[str, "str | None"]):
 
     def __getitem__(self, name: str) -> str | None:
         return self._map[name]
+
+    # The Mapping mixins would go through __getitem__ in Python; the dict's own are the same, in C.
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._map.get(name, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._map.keys()
+
+    def items(self) -> ItemsView[str, str | None]:
+        return self._map.items()
+
+    def values(self) -> ValuesView[str | None]:
+        return self._map.values()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map)

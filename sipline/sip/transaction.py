@@ -113,13 +113,20 @@ def _read_top_via(headers: Headers) -> Via | None:
 def server_key(request: SipRequest) -> ServerKey | None:
     """The server transaction a request belongs to; None for a request whose top Via branch lacks
     the RFC 3261 magic cookie (an RFC 2543 peer: matched by nothing, answered as new)."""
-    via = top_via(request)
+    branch_sent_by = request.headers.derived(_branch_and_sent_by)  # it is asked 3 times a request
+    if branch_sent_by is None:
+        return None
+    # The ACK for a non-2xx final response belongs to the INVITE's transaction; a CANCEL has its own.
+    method = "INVITE" if request.method == "ACK" else request.method
+    return (*branch_sent_by, method)
+
+
+def _branch_and_sent_by(headers: Headers) -> tuple[str, str] | None:
+    via = headers.derived(_read_top_via)
     if via is None or via.branch is None or not via.branch.startswith(MAGIC_COOKIE):
         return None
     port = 5060 if via.port is None else via.port
-    # The ACK for a non-2xx final response belongs to the INVITE's transaction; a CANCEL has its own.
-    method = "INVITE" if request.method == "ACK" else request.method
-    return (via.branch, f"{via.host}:{port}", method)
+    return (via.branch, f"{via.host}:{port}")
 
 
 def client_key(response: SipResponse) -> ClientKey | None:
