@@ -8,11 +8,23 @@ against the code it stands in for, on generated input, well-formed and not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipline.sip import SipParseError, SipRequest, SipResponse, parse_message, read_cseq, server_key, top_via
+from sipline.sip import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    make_response,
+    parse_message,
+    parse_name_addr,
+    read_cseq,
+    server_key,
+    top_via,
+)
 from sipline.sip import message as message_module
 from sipline.sip.headers import COMPACT_FORMS, Headers, _parse_via, parse_via
 from sipline.sip.message import _HEAD_END_RE, _LINE_RE, _parse_clean_head, _parse_header_lines, _split_head
@@ -265,3 +277,55 @@ def test_a_copy_has_values_of_its_own():
     copy.set("CSeq", "8 REGISTER")
     assert read_cseq(copy) == (8, "REGISTER") and read_cseq(headers) == (7, "REGISTER")
     assert copy != headers and Headers(headers.items()) == headers
+
+
+# --- responses and parameters --------------------------------------------------------------------
+
+
+def _reference_response_headers(request: SipRequest, to_tag: str | None) -> list[tuple[str, str]]:
+    """What make_response copied before `Headers.pick`: a walk over every field, each added again."""
+    out = Headers()
+    copied: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name == "Via":
+            out.add(name, value)
+        elif name in ("From", "To", "Call-ID", "CSeq") and name not in copied:
+            copied[name] = value
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if name in copied:
+            value = copied[name]
+            if name == "To" and to_tag is not None and "tag" not in parse_name_addr(value).params:
+                value = f"{value};tag={to_tag}"
+            out.add(name, value)
+    return out.items()
+
+
+@PROPERTY
+@given(
+    st.permutations(WELL_FORMED[1:]),
+    st.sampled_from(["", "To: <sip:b@c>;tag=x", "Via: SIP/2.0/UDP p;branch=z9hG4bKp", "i: other", "CSeq: 2 REGISTER"]),
+    st.sampled_from([None, "t1"]),
+)
+def test_make_response_copies_what_it_copied_before(lines, extra, to_tag):
+    data = ("\r\n".join([WELL_FORMED[0], *lines, *([extra] if extra else [])]) + "\r\n\r\n").encode()
+    try:
+        request = parse_message(data)
+    except SipParseError:
+        return  # a second To, Call-ID or CSeq
+    assert isinstance(request, SipRequest)
+    response = make_response(request, 200, to_tag=to_tag, headers=[("Contact", "<sip:x@y>")])
+    assert response.headers.items() == [*_reference_response_headers(request, to_tag), ("Contact", "<sip:x@y>")]
+
+
+@PROPERTY
+@given(vias())
+def test_params_answer_as_a_mapping_does(text):
+    try:
+        params = _parse_via(text).params
+    except SipParseError:
+        return
+    assert dict(params.items()) == {name: params[name] for name in params}
+    assert list(params.keys()) == list(params) and list(params.values()) == [params[n] for n in params]
+    for name in ("branch", "rport", "nope"):
+        assert params.get(name) == Mapping.get(params, name)  # the mixin it replaces
+        assert params.get(name, "d") == Mapping.get(params, name, "d")
