@@ -7,6 +7,12 @@ an INVITE with SDP and a 200 OK to an INVITE (a B2BUA parses and builds such mes
 per call). Each message differs in its branch, tags and Call-ID (a pool of 4096 is cycled through),
 as real traffic does, so the parser's small caches of recent URIs and Vias hit only where they
 would in service. Single-threaded, no I/O: run it before and after a change to sipline/sip.
+
+Against another checkout's sipline/sip (it needs nothing but the standard library): run from outside
+the repository, with -S so that the editable install does not win over PYTHONPATH:
+
+    git archive main sipline | tar -x -C /tmp/base
+    cd /tmp && PYTHONPATH=/tmp/base .venv/bin/python -S /path/to/bench/sip_core.py
 """
 
 from __future__ import annotations
