@@ -70,6 +70,7 @@ from sipline.sip.transaction import (
     client_key,
     read_cseq,
     server_key,
+    top_via,
 )
 
 __all__ = [
@@ -141,6 +142,7 @@ __all__ = [
     "serialize",
     "serialize_sdp",
     "server_key",
+    "top_via",
     "uris_equal",
     "verdict",
     "verify",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -144,8 +144,24 @@ _NAMES_CACHE: _Recent[tuple[str, str]] = _Recent()  # name as given -> (canonica
 _VALID_NAMES: _Recent[bool] = _Recent()  # names seen to match TOKEN_RE
 
 
+def field_names(name: str) -> tuple[str, str] | None:
+    """(canonical name, lookup key) for the text before a header line's colon; None when that is
+    not a token followed by optional SP/HT (a malformed line). Remembered: the same dozen recur."""
+    names = _FIELD_NAMES.get(name)
+    if names is not None:
+        return names
+    stripped = name.rstrip(" \t")
+    if not is_token(stripped):
+        return None
+    canonical = canonical_name(stripped)
+    return _FIELD_NAMES.keep(name, (canonical, canonical.lower()))
+
+
+_FIELD_NAMES: _Recent[tuple[str, str]] = _Recent()  # only names that passed is_token
+
+
 def is_token(name: str) -> bool:
-    """TOKEN_RE.fullmatch for header names, remembered: the same dozen names arrive every time."""
+    """TOKEN_RE.fullmatch for header and parameter names, remembered: the same few arrive every time."""
     if name in _VALID_NAMES:
         return True
     if TOKEN_RE.fullmatch(name) is None:
@@ -199,23 +215,50 @@ def split_outside(value: str, sep: str) -> list[str] | None:
 
 
 class Headers:
-    """Ordered multi-map of header fields with case-insensitive, compact-form-aware names."""
+    """Ordered multi-map of header fields with case-insensitive, compact-form-aware names.
 
-    __slots__ = ("_fields", "_keys")
+    Every field in it has a canonical token name and a value without CR or LF (`add` checks, the
+    parser and `add_parsed` guarantee it), so fields may be copied from one Headers to another as is.
+    """
+
+    __slots__ = ("_derived", "_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._keys: list[str] = []  # lowercased canonical name of each field, for lookups
+        # Values computed from these fields by `derived` (top Via, CSeq...): dropped on any change.
+        self._derived: dict[Callable[[Headers], object], object] | None = None
         for name, value in fields:
             self.add(name, value)
+
+    @classmethod
+    def from_parsed(cls, fields: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Take over lists of fields that already meet the class's promise (canonical token names,
+        stripped values without CR or LF) and their keys (`field_names`); the parser's shortcut."""
+        headers = cls.__new__(cls)
+        headers._fields, headers._keys, headers._derived = fields, keys, None
+        return headers
 
     @staticmethod
     def _key(name: str) -> str:
         key = _KEY_CACHE.get(name)
         return key if key is not None else _KEY_CACHE.keep(name, canonical_name(name).lower())
 
+    def derived(self, compute: Callable[[Headers], _V]) -> _V:
+        """`compute(self)`, computed once until the fields change; `compute` must read only them.
+
+        Several layers ask one message for its top Via or CSeq; this parses them once per message.
+        """
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        elif compute in derived:
+            return derived[compute]  # type: ignore[return-value]  # stored by this very function
+        value = derived[compute] = compute(self)
+        return value
+
     def add(self, name: str, value: str) -> None:
-        if not TOKEN_RE.fullmatch(name.strip()):
+        if not is_token(name.strip()):
             raise ValueError(f"invalid header name {name!r}")
         if "\r" in value or "\n" in value:
             # A raw line break would let a value inject extra header fields when serialised.
@@ -223,6 +266,7 @@ class Headers:
         canonical = canonical_name(name)
         self._fields.append((canonical, value.strip()))
         self._keys.append(canonical.lower())
+        self._derived = None
 
     def add_parsed(self, name: str, value: str) -> None:
         """`add` for a field whose name already matched TOKEN_RE and whose value has no CR or LF
@@ -233,16 +277,36 @@ class Headers:
             names = _NAMES_CACHE.keep(name, (canonical, canonical.lower()))
         self._fields.append((names[0], value.strip()))
         self._keys.append(names[1])
+        self._derived = None
+
+    def pick(self, every: str, firsts: tuple[str, ...]) -> Headers:
+        """A new Headers: every field named `every`, then the first field of each of `firsts`
+        (those present). The fields are taken as they are: they met this class's promise here."""
+        key = _KEY_CACHE.get(every) or self._key(every)
+        fields = [field for field_key, field in zip(self._keys, self._fields, strict=True) if field_key == key]
+        keys = [key] * len(fields)
+        for name in firsts:
+            key = _KEY_CACHE.get(name) or self._key(name)
+            if key in self._keys:
+                fields.append(self._fields[self._keys.index(key)])
+                keys.append(key)
+        return Headers.from_parsed(fields, keys)
+
+    def position(self, name: str) -> int | None:
+        """Index (in `items()`) of the first field of that name, or None."""
+        key = _KEY_CACHE.get(name) or self._key(name)
+        return self._keys.index(key) if key in self._keys else None
 
     def replace_value(self, index: int, value: str) -> None:
         """Give the field at `index` (of `items()`) a new value, built from parsed values."""
         if "\r" in value or "\n" in value:
             raise ValueError("header values cannot contain line breaks")
         self._fields[index] = (self._fields[index][0], value.strip())
+        self._derived = None
 
     def first(self, name: str) -> str | None:
         """The first field of that name as received (no list splitting), or None."""
-        key = self._key(name)
+        key = _KEY_CACHE.get(name) or self._key(name)
         try:
             return self._fields[self._keys.index(key)][1]
         except ValueError:
@@ -264,9 +328,10 @@ class Headers:
             kept = [(k, f) for k, f in zip(self._keys, self._fields, strict=True) if k != key]
             self._keys = [k for k, _ in kept]
             self._fields = [f for _, f in kept]
+            self._derived = None
 
     def get_all(self, name: str) -> list[str]:
-        key = self._key(name)
+        key = _KEY_CACHE.get(name) or self._key(name)
         values = [f[1] for k, f in zip(self._keys, self._fields, strict=True) if k == key]
         if key not in _LIST_HEADERS:
             return values
@@ -286,16 +351,13 @@ class Headers:
         return result
 
     def get(self, name: str) -> str | None:
-        key = self._key(name)
-        if key not in _LIST_HEADERS:
-            try:
-                return self._fields[self._keys.index(key)][1]
-            except ValueError:
-                return None
+        key = _KEY_CACHE.get(name) or self._key(name)  # inline: the hot path is a cache hit
         try:
             first = self._fields[self._keys.index(key)][1]
         except ValueError:
             return None
+        if key not in _LIST_HEADERS:
+            return first
         if "," not in first and first.strip():  # one element: no list to split (the usual case)
             return first.strip()
         values = self.get_all(name)
@@ -303,16 +365,20 @@ class Headers:
 
     def count(self, name: str) -> int:
         """Number of header lines (not list elements) carrying that name."""
-        return self._keys.count(self._key(name))
+        return self._keys.count(_KEY_CACHE.get(name) or self._key(name))
+
+    def lookup_keys(self) -> list[str]:
+        """The lookup key of each field, in order: its canonical name, lowercased."""
+        return list(self._keys)
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
 
     def copy(self) -> Headers:
-        return Headers(self._fields)
+        return Headers.from_parsed(list(self._fields), list(self._keys))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._key(name) in self._keys
+        return isinstance(name, str) and (_KEY_CACHE.get(name) or self._key(name)) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._fields))
@@ -344,8 +410,29 @@ class Params(Mapping[str, "str | None"]):
         self._map: dict[str, str | None] = dict(items)
         self._hash: int | None = None
 
+    @classmethod
+    def _owning(cls, mapping: dict[str, str | None]) -> Params:
+        """Params over `mapping` itself, not a copy: for a parser's own dict, never touched again."""
+        params = cls.__new__(cls)
+        params._map = mapping
+        params._hash = None
+        return params
+
     def __getitem__(self, name: str) -> str | None:
         return self._map[name]
+
+    # The Mapping mixins would go through __getitem__ in Python; the dict's own are the same, in C.
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._map.get(name, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._map.keys()
+
+    def items(self) -> ItemsView[str, str | None]:
+        return self._map.items()
+
+    def values(self) -> ValuesView[str | None]:
+        return self._map.values()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map)
@@ -426,7 +513,7 @@ def parse_params(text: str) -> Params:
     for part in parts:
         name, sep, raw = part.partition("=")
         name = name.strip()
-        if not TOKEN_RE.fullmatch(name):
+        if not is_token(name):
             raise SipParseError(f"invalid parameter name {name!r}")
         value: str | None = None
         if sep:
@@ -438,7 +525,7 @@ def parse_params(text: str) -> Params:
             else:
                 raise SipParseError(f"invalid value for parameter {name!r}")
         params[name.lower()] = value
-    return Params(params.items())
+    return Params._owning(params)
 
 
 def generate_tag() -> str:
@@ -542,7 +629,7 @@ def _parse_uri(text: str) -> SipUri:
         password=password,
         host=hp["host"].lower(),
         port=port,
-        params=Params(params.items()) if params else NO_PARAMS,
+        params=Params._owning(params) if params else NO_PARAMS,
         headers=headers if question else None,
     )
 
@@ -685,24 +772,30 @@ def parse_via(text: str) -> Via:
 _VIA_CACHE: _Recent[Via] = _Recent()
 
 
+def remember_via(text: str, via: Via) -> None:
+    """Tell `parse_via` the result for `text`, which the caller knows (it formatted `via` as `text`)."""
+    _VIA_CACHE.keep(text, via)
+
+
 def _parse_via(text: str) -> Via:
     match = _VIA_RE.fullmatch(text.strip())
     if not match:
         raise SipParseError("malformed Via sent-protocol")
-    rest = match["rest"]
+    name, version, transport, rest = match.groups()
     semi = rest.find(";")
     sent_by, param_text = (rest, "") if semi < 0 else (rest[:semi], rest[semi:])
     sb = _SENT_BY_RE.fullmatch(sent_by.strip())
     if not sb:
         raise SipParseError("malformed Via sent-by")
-    port = int(sb["port"]) if sb["port"] else None
+    host, port_text = sb.groups()
+    port = int(port_text) if port_text else None
     if port is not None and port > 65535:
         raise SipParseError("Via port out of range")
-    transport = match["transport"].upper()
+    transport = transport.upper()
     return Via(
-        protocol=f"{match['name'].upper()}/{match['version']}/{transport}",
+        protocol=f"{name.upper()}/{version}/{transport}",
         transport=transport,
-        host=sb["host"].lower(),
+        host=host.lower(),
         port=port,
         params=parse_params(param_text),
     )

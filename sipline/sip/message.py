@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import (
+    _FIELD_NAMES,
     Headers,
     NameAddr,
     SipUri,
     Via,
     check_uri,
+    field_names,
     generate_branch,
     generate_tag,
     is_token,
@@ -133,6 +135,9 @@ _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 # RFC 3261 §7.3.1: these may appear once only; a second copy makes the message ambiguous.
 _SINGLETONS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
+# (name, lookup key): all are known names, so the key is the lowercase (see Headers.lookup_keys).
+_MANDATORY_KEYS = tuple((name, name.lower()) for name in _MANDATORY)
+_SINGLETON_KEYS = tuple((name, name.lower()) for name in _SINGLETONS)
 
 
 def parse_message(data: bytes) -> SipRequest | SipResponse:
@@ -150,17 +155,19 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     if len(data) > MAX_MESSAGE_SIZE:
         raise SipParseError(f"message larger than {MAX_MESSAGE_SIZE} bytes")
     data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLFs before the start line
-    end = _HEAD_END_RE.search(data)
-    if end is None:
-        raise SipParseError("no empty line after the header fields")
+    head_bytes, rest, crlf_only = _split_head(data)
     try:
-        head = data[: end.start()].decode("utf-8")
+        head = head_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise SipParseError("header section is not UTF-8") from None
-    rest = data[end.end() :]
-    lines = _LINE_RE.split(head)
-    start_line = lines[0]
-    headers, header_error = _parse_header_lines(lines[1:])
+    clean = _parse_clean_head(head) if crlf_only else None
+    if clean is not None:
+        start_line, headers = clean
+        header_error = None
+    else:
+        lines = _LINE_RE.split(head)
+        start_line = lines[0]
+        headers, header_error = _parse_header_lines(lines[1:])
 
     if start_line.startswith(("SIP/", "sip/")):
         if header_error:
@@ -195,8 +202,54 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     return SipRequest(method, uri, headers, body, SIP_VERSION)
 
 
+def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
+    """(header section, what follows its empty line, whether all its line ends are CRLF)."""
+    # The usual case without the regex (slow to scan with): the first CRLF CRLF, and only CRLF
+    # line ends before it. `_HEAD_END_RE` would match there too: a match further left needs a
+    # bare CR or LF, or a CRLF CRLF further left. Anything else: the regex, and the full path.
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        head = data[:end]
+        crlf = head.count(b"\r\n")
+        if head.count(b"\n") == crlf and head.count(b"\r") == crlf:
+            return head, data[end + 4 :], True
+    match = _HEAD_END_RE.search(data)
+    if match is None:
+        raise SipParseError("no empty line after the header fields")
+    return data[: match.start()], data[match.end() :], False
+
+
 # A raw control character not escaped as a quoted-pair (RFC 4475's intmeth escapes NUL, BEL, DEL).
 _CONTROL_RE = re.compile(r"(?<!\\)[\x00-\x08\x0a-\x1f\x7f]")
+# Any control character but CR and LF, escaped or not: searched once over a whole header section.
+_ANY_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _parse_clean_head(head: str) -> tuple[str, Headers] | None:
+    """(start line, headers) of the usual well-formed head in one pass; None for anything else.
+    `head`'s line ends must all be CRLF (no bare CR or LF).
+
+    Why: nearly every message has no folded lines, no control characters and well-formed header
+    lines; checking that once over the whole head is cheaper than per field. When this returns a
+    value, `_parse_header_lines` would give the same Headers and no error (tests/sip checks it on
+    generated messages); None sends the head there, which says what is wrong.
+    """
+    if "\r\n " in head or "\r\n\t" in head:
+        return None  # a folded line
+    lines = head.split("\r\n")
+    start_line = lines[0]
+    if _ANY_CONTROL_RE.search(head, len(start_line)):
+        return None  # in a name or a value (even escaped as a quoted-pair)
+    fields: list[tuple[str, str]] = []
+    keys: list[str] = []
+    for index in range(1, len(lines)):
+        name, colon, value = lines[index].partition(":")
+        names = _FIELD_NAMES.get(name) or field_names(name)  # the first: field_names' cache, inline
+        if names is None or not colon:
+            return None  # a malformed line
+        fields.append((names[0], value.strip()))
+        keys.append(names[1])
+    return start_line, Headers.from_parsed(fields, keys)
 
 
 def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
@@ -235,11 +288,12 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
 
 def _check_common_headers(headers: Headers) -> str:
     """Checks shared by requests and responses; returns the CSeq method."""
-    for name in _MANDATORY:
-        if name not in headers:
+    keys = headers.lookup_keys()  # one list for the dozen checks below, rather than a lookup each
+    for name, key in _MANDATORY_KEYS:
+        if key not in keys:
             raise SipParseError(f"missing mandatory header {name}")
-    for name in _SINGLETONS:
-        if headers.count(name) > 1:
+    for name, key in _SINGLETON_KEYS:
+        if keys.count(key) > 1:
             raise SipParseError(f"header {name} appears more than once")
     if not headers.get("Call-ID"):
         raise SipParseError("empty Call-ID")
@@ -328,20 +382,12 @@ def make_response(
     body: bytes = b"",
 ) -> SipResponse:
     """A response to `request` with Via, From, To, Call-ID and CSeq copied (RFC 3261 §8.2.6)."""
-    out = Headers()
-    copied: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name == "Via":
-            out.add(name, value)
-        elif name in _COPIED and name not in copied:
-            copied[name] = value
-    for name in _COPIED:
-        if name not in copied:
-            continue
-        value = copied[name]
-        if name == "To" and to_tag is not None and not _has_tag(value):
-            value = f"{value};tag={to_tag}"
-        out.add(name, value)
+    out = request.headers.pick("Via", _COPIED)
+    at = out.position("To")
+    if to_tag is not None and at is not None:
+        to = out.items()[at][1]
+        if not _has_tag(to):
+            out.replace_value(at, f"{to};tag={to_tag}")
     for name, value in headers or []:
         out.add(name, value)
     if reason is None:

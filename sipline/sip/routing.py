@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Via, parse_via, quote, split_outside
+from sipline.sip.headers import Via, parse_via, quote, remember_via, split_outside
 from sipline.sip.message import SipRequest
 
 DEFAULT_PORT = 5060
@@ -46,19 +46,21 @@ def stamp_via(via: Via, source: tuple[str, int]) -> Via:
 
 def stamp_top_via(request: SipRequest, source: tuple[str, int]) -> Via:
     """Rewrite the request's top Via in place (the response copies it) and return it."""
-    for index, (name, value) in enumerate(request.headers.items()):
-        if name != "Via":
-            continue
-        parts = split_outside(value, ",")
-        if not parts:
-            raise SipParseError("malformed Via")
-        top = parse_via(parts[0])
-        stamped = stamp_via(top, source)
-        if stamped is not top:
-            parts[0] = format_via(stamped)
-            request.headers.replace_value(index, ", ".join(p.strip() for p in parts))
-        return stamped
-    raise SipParseError("missing Via")
+    index = request.headers.position("Via")
+    if index is None:
+        raise SipParseError("missing Via")
+    parts = split_outside(request.headers.items()[index][1], ",")
+    if not parts:
+        raise SipParseError("malformed Via")
+    top = parse_via(parts[0])
+    stamped = stamp_via(top, source)
+    if stamped is not top:
+        parts[0] = format_via(stamped)
+        request.headers.replace_value(index, ", ".join(p.strip() for p in parts))
+        # The transaction layer reads the new top Via next: parsing format_via(v) gives v back
+        # (tests/sip checks the round trip), so hand it over rather than parse it again.
+        remember_via(parts[0], stamped)
+    return stamped
 
 
 def udp_reply_address(via: Via | None, source: tuple[str, int]) -> tuple[str, int]:

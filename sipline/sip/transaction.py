@@ -86,12 +86,22 @@ _CSEQ_RE = re.compile(rf"\s*([0-9]{{1,10}})\s+({TOKEN_RE.pattern})\s*")
 
 def read_cseq(headers: Headers) -> tuple[int, str] | None:
     """(number, method) of the CSeq header; None when it is absent or malformed."""
+    return headers.derived(_read_cseq)  # once per message, however many layers ask
+
+
+def _read_cseq(headers: Headers) -> tuple[int, str] | None:
     match = _CSEQ_RE.fullmatch(headers.get("CSeq") or "")
     return (int(match[1]), match[2]) if match else None
 
 
-def _top_via(message: SipRequest | SipResponse) -> Via | None:
-    value = message.headers.get("Via")
+def top_via(message: SipRequest | SipResponse) -> Via | None:
+    """The message's parsed top Via; None when absent or malformed. Parsed once per message (and
+    again only after its headers change): server_key alone is asked 3 times a request."""
+    return message.headers.derived(_read_top_via)
+
+
+def _read_top_via(headers: Headers) -> Via | None:
+    value = headers.get("Via")
     if value is None:
         return None
     try:
@@ -103,18 +113,25 @@ def _top_via(message: SipRequest | SipResponse) -> Via | None:
 def server_key(request: SipRequest) -> ServerKey | None:
     """The server transaction a request belongs to; None for a request whose top Via branch lacks
     the RFC 3261 magic cookie (an RFC 2543 peer: matched by nothing, answered as new)."""
-    via = _top_via(request)
+    branch_sent_by = request.headers.derived(_branch_and_sent_by)  # it is asked 3 times a request
+    if branch_sent_by is None:
+        return None
+    # The ACK for a non-2xx final response belongs to the INVITE's transaction; a CANCEL has its own.
+    method = "INVITE" if request.method == "ACK" else request.method
+    return (*branch_sent_by, method)
+
+
+def _branch_and_sent_by(headers: Headers) -> tuple[str, str] | None:
+    via = headers.derived(_read_top_via)
     if via is None or via.branch is None or not via.branch.startswith(MAGIC_COOKIE):
         return None
     port = 5060 if via.port is None else via.port
-    # The ACK for a non-2xx final response belongs to the INVITE's transaction; a CANCEL has its own.
-    method = "INVITE" if request.method == "ACK" else request.method
-    return (via.branch, f"{via.host}:{port}", method)
+    return (via.branch, f"{via.host}:{port}")
 
 
 def client_key(response: SipResponse) -> ClientKey | None:
     """The client transaction a response belongs to (top Via branch, CSeq method); None if unusable."""
-    via = _top_via(response)
+    via = top_via(response)
     cseq = read_cseq(response.headers)
     if via is None or not via.branch or cseq is None:
         return None
@@ -159,7 +176,7 @@ def _required(message: SipRequest | SipResponse, name: str) -> str:
 
 def _own_key(request: SipRequest) -> ClientKey:
     """The key of a request we send; it must carry what every request needs (RFC 3261 §8.1.1)."""
-    via = _top_via(request)
+    via = top_via(request)
     cseq = read_cseq(request.headers)
     if via is None or not via.branch or cseq is None or cseq[1] != request.method:
         raise ValueError("a client transaction needs a request with a top Via branch and a matching CSeq")
