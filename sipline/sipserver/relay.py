@@ -17,8 +17,9 @@ import hmac
 import logging
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Headers, Via, parse_name_addr, parse_uri, parse_via
+from sipline.sip.headers import Headers, parse_name_addr, parse_uri, parse_via
 from sipline.sip.message import SipRequest, SipResponse, make_response, serialize
+from sipline.sip.transaction import top_via
 from sipline.store.bindings import Origin
 
 from .flows import Flow, FlowTable, StreamFlow, UdpFlow
@@ -112,7 +113,7 @@ class Relay:
         if target is None:
             if request.method != "ACK":
                 response = make_response(request, 430, "Flow Failed")
-                incoming.for_response(_top_via(request)).send(serialize(response))
+                incoming.for_response(top_via(request)).send(serialize(response))
             log.debug("SIP relay: no way on for a %s from %r", request.method, incoming)
             return
         forwarded = self._rewrite(request, routes, incoming, target)
@@ -139,7 +140,7 @@ class Relay:
         max_forwards = int(request.headers.get("Max-Forwards") or "70")
         if max_forwards <= 0:
             if request.method != "ACK":
-                incoming.for_response(_top_via(request)).send(serialize(make_response(request, 483)))
+                incoming.for_response(top_via(request)).send(serialize(make_response(request, 483)))
             return None
         headers = Headers()
         # Our Via, its branch derived from the incoming one so that an INVITE, its CANCEL and the
@@ -222,10 +223,3 @@ def _same_flow(a: Flow, b: Flow) -> bool:
     if isinstance(a, StreamFlow) and isinstance(b, StreamFlow):
         return a.id == b.id
     return a.transport == b.transport == "udp" and a.remote == b.remote
-
-
-def _top_via(request: SipRequest) -> Via | None:
-    try:
-        return parse_via(request.headers.get("Via") or "")
-    except SipParseError:
-        return None

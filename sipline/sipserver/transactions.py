@@ -13,9 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from sipline.sip.errors import SipParseError
 from sipline.sip.expiring import ExpiringCache
-from sipline.sip.headers import Via, parse_via
 from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.transaction import (
     TIMEOUT,
@@ -32,6 +30,7 @@ from sipline.sip.transaction import (
     Transmit,
     client_key,
     server_key,
+    top_via,
 )
 
 from .flows import Flow
@@ -65,7 +64,7 @@ class _Entry:
 
     def response_flow(self) -> Flow:
         if self.reply_flow is None:
-            self.reply_flow = self.flow.for_response(_top_via(self.txn))
+            self.reply_flow = self.flow.for_response(top_via(self.txn.request))
         return self.reply_flow
 
 
@@ -258,12 +257,3 @@ class Transactions:
 
     def __len__(self) -> int:
         return len(self._servers) + len(self._clients)
-
-
-def _top_via(txn: ServerTransaction | ClientTransaction) -> Via | None:
-    """The request's top Via, as stamped on receipt (received, rport): where responses go."""
-    value = txn.request.headers.get("Via")
-    try:
-        return parse_via(value) if value else None
-    except SipParseError:
-        return None
