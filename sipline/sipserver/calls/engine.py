@@ -110,6 +110,7 @@ class CallEngine:
             _fail(call, 500, "sipline failed")
         finally:
             _fail(call, 500, "the call's handler stopped without an outcome")
+            call.release()
 
     def cancel(self, request: SipRequest, txn: ServerTransaction) -> SipResponse:
         """CANCEL (RFC 3261 §9.2): matched to its INVITE by branch; 200 for the CANCEL itself."""
