@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 import resource
@@ -55,7 +54,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -69,10 +67,13 @@ from bench.common import (  # noqa: E402  (helpers shared with bench/sip.py)
     KAMAILIO_SHM_MB,
     SIPP_DIR,
     SIPP_TUNING,
+    ProbeError,
+    ProbeThread,
     SiplineServer,
     bench_creds,
     counter,
     cpu_seconds,
+    digest,
     free_port,
     group_pids,
     last_int,
@@ -505,11 +506,10 @@ def measure_memory(server: Server, farm: CalleeFarm, calls_csv: Path, workdir: P
 # --- the setup-time probe ---------------------------------------------------------------------
 
 
-class ProbeError(Exception):
-    pass
+PROBE_TIMEOUT = 8.0  # seconds a probe request waits for its final response
 
 
-class Probe(threading.Thread):
+class Probe(ProbeThread):
     """Calls placed one after another at `rate` per second beside sipp's load, over UDP, each setup
     timed with the monotonic clock: first INVITE sent to 200 received (INVITE, 407, ACK, INVITE with
     digest, 100/180, 200), then ACK and, 20 ms later, BYE.
@@ -520,52 +520,26 @@ class Probe(threading.Thread):
     """
 
     def __init__(self, server_port: int, users: Users, rate: float) -> None:
-        super().__init__(daemon=True)
-        self.server = ("127.0.0.1", server_port)
+        super().__init__(server_port, rate)
         (self.user, self.password), (self.callee, _) = users.callers[0], users.callees[0]
         self.domain = users.domain
-        self.rate = rate
-        self.samples: list[float] = []
-        self.failures: list[str] = []
-        self.halt = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.local = self.sock.getsockname()
-
-    def run(self) -> None:
-        next_at = time.monotonic()
-        while not self.halt.is_set():
-            try:
-                self.samples.append(self.call())
-            except (ProbeError, OSError) as e:
-                self.failures.append(str(e))
-            next_at += 1 / self.rate
-            delay = next_at - time.monotonic()
-            if delay < 0:
-                next_at = time.monotonic()
-            elif self.halt.wait(delay):
-                break
-        self.sock.close()
-
-    def stop(self) -> tuple[list[float], list[str]]:
-        self.halt.set()
-        self.join(timeout=30)
-        return self.samples, self.failures
 
     # one call
 
-    def call(self) -> float:
+    def once(self) -> float:
         call_id, tag = f"probe-{uuid.uuid4().hex}", uuid.uuid4().hex[:10]
         uri = f"sip:{self.callee}@{self.domain}"
         started = time.perf_counter()
         branch = self._branch()
-        challenge = self.transact(self.invite(uri, call_id, tag, branch, 1, ""), call_id, "INVITE", 1)
+        challenge = self.transact(self.invite(uri, call_id, tag, branch, 1, ""), call_id, "INVITE", 1, PROBE_TIMEOUT)
         if challenge.status not in (401, 407):
             raise ProbeError(f"first INVITE: {challenge.status} instead of 407")
         self.send(self.request("ACK", uri, call_id, tag, branch, 1, to_tag=challenge.to_tag))
         name = "Proxy-Authorization" if challenge.status == 407 else "Authorization"
-        auth = f"{name}: {self.digest(challenge, uri)}\r\n"
-        answer = self.transact(self.invite(uri, call_id, tag, self._branch(), 2, auth), call_id, "INVITE", 2)
+        auth = f"{name}: {digest(self.user, self.password, 'INVITE', uri, challenge.challenge)}\r\n"
+        answer = self.transact(
+            self.invite(uri, call_id, tag, self._branch(), 2, auth), call_id, "INVITE", 2, PROBE_TIMEOUT
+        )
         setup_ms = (time.perf_counter() - started) * 1000
         if answer.status != 200:
             raise ProbeError(f"INVITE with credentials: {answer.status}")
@@ -574,7 +548,7 @@ class Probe(threading.Thread):
         self.send(self.request("ACK", target, call_id, tag, self._branch(), 2, to_tag=answer.to_tag, extra=routes))
         time.sleep(0.02)  # a moment of call: a BYE on the ACK's heels may overtake it through a proxy
         bye = self.request("BYE", target, call_id, tag, self._branch(), 3, to_tag=answer.to_tag, extra=routes)
-        done = self.transact(bye, call_id, "BYE", 3)
+        done = self.transact(bye, call_id, "BYE", 3, PROBE_TIMEOUT)
         if done.status != 200:
             raise ProbeError(f"BYE: {done.status}")
         return setup_ms
@@ -603,99 +577,6 @@ class Probe(threading.Thread):
             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
         )
         return self.request("INVITE", uri, call_id, tag, branch, cseq, extra=auth, body=sdp)
-
-    def send(self, message: str) -> None:
-        self.sock.sendto(message.encode(), self.server)
-
-    def transact(self, message: str, call_id: str, method: str, cseq: int) -> Response:
-        """Send, retransmit as RFC 3261 17.1 does over UDP (T1 = 500 ms doubling, INVITE not after
-        a provisional response), and return the final response; ProbeError after 8 s."""
-        self.send(message)
-        deadline = time.monotonic() + 8.0
-        interval, resend_at, provisional = 0.5, time.monotonic() + 0.5, False
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                raise ProbeError(f"{method}: no final response in 8 s")
-            if not provisional and now >= resend_at:
-                self.send(message)
-                interval = min(interval * 2, 4.0)
-                resend_at = now + interval
-            self.sock.settimeout(max(0.001, min(deadline, resend_at if not provisional else deadline) - now))
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            response = Response.parse(data)
-            if response is None or (response.call_id, response.method, response.cseq) != (call_id, method, cseq):
-                continue  # a late or stray message: a retransmitted 407 of the first INVITE, say
-            if response.status < 200:
-                provisional = method == "INVITE"
-                continue
-            return response
-
-    def digest(self, challenge: Response, uri: str) -> str:
-        params = challenge.challenge
-        realm, nonce = params.get("realm", ""), params.get("nonce", "")
-        ha1 = hashlib.md5(f"{self.user}:{realm}:{self.password}".encode()).hexdigest()
-        ha2 = hashlib.md5(f"INVITE:{uri}".encode()).hexdigest()
-        fields = [f'username="{self.user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', "algorithm=MD5"]
-        if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
-            cnonce, nc = uuid.uuid4().hex[:16], "00000001"
-            response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
-            fields += [f'cnonce="{cnonce}"', f"nc={nc}", "qop=auth"]
-        else:
-            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-        fields.append(f'response="{response}"')
-        if "opaque" in params:
-            fields.append(f'opaque="{params["opaque"]}"')
-        return "Digest " + ", ".join(fields)
-
-
-@dataclass
-class Response:
-    status: int
-    call_id: str
-    method: str
-    cseq: int
-    to_tag: str | None
-    contact: str | None
-    record_route: list[str]
-    challenge: dict[str, str]
-
-    @classmethod
-    def parse(cls, data: bytes) -> Response | None:
-        head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-        lines = head.split("\r\n")
-        if not lines[0].startswith("SIP/2.0 "):
-            return None
-        status = int(lines[0].split()[1])
-        call_id = method = ""
-        cseq = 0
-        to_tag = contact = None
-        record_route: list[str] = []
-        challenges: list[dict[str, str]] = []
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            if name in ("call-id", "i"):
-                call_id = value
-            elif name == "cseq":
-                number, _, method = value.partition(" ")
-                cseq = int(number) if number.isdigit() else 0
-                method = method.strip()
-            elif name in ("to", "t"):
-                m = re.search(r";\s*tag=([^;>\s]+)", value.split(">")[-1])
-                to_tag = m[1] if m else None
-            elif name in ("contact", "m"):
-                m = re.search(r"<([^>]+)>", value)
-                contact = m[1] if m else value.split(";")[0]
-            elif name == "record-route":
-                record_route += [r.strip() for r in re.findall(r"<[^>]+>[^,]*", value)]
-            elif name in ("proxy-authenticate", "www-authenticate") and value.lower().startswith("digest"):
-                challenges.append(dict(re.findall(r'(\w+)="?([^",]*)"?', value[6:])))
-        md5 = [c for c in challenges if c.get("algorithm", "MD5").upper() == "MD5"]
-        return cls(status, call_id, method, cseq, to_tag, contact, record_route, (md5 or challenges or [{}])[0])
 
 
 # --- running one server -----------------------------------------------------------------------

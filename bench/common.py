@@ -14,7 +14,10 @@ import resource
 import signal
 import socket
 import subprocess
+import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from sipline.config import Settings
@@ -265,3 +268,144 @@ def last_int(text: str, pattern: str) -> int:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b and b == b and a == a else "n/a"
+
+
+# --- timed probes beside sipp (bench/sip.py: registrations, bench/calls.py: calls) -----------
+
+
+class ProbeError(Exception):
+    pass
+
+
+class ProbeThread(threading.Thread):
+    """One device of our own, on a UDP socket of its own, doing `once()` (timed, in ms) `rate`
+    times a second until stopped; failures are kept as text. Requests are retransmitted as RFC 3261
+    17.1 says (T1 = 500 ms doubling to 4 s; an INVITE not after a provisional response)."""
+
+    def __init__(self, server_port: int, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.server = ("127.0.0.1", server_port)
+        self.rate = rate
+        self.samples: list[float] = []
+        self.failures: list[str] = []
+        self.halt = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.local = self.sock.getsockname()
+
+    def once(self) -> float:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        next_at = time.monotonic()
+        while not self.halt.is_set():
+            try:
+                self.samples.append(self.once())
+            except (ProbeError, OSError) as e:
+                self.failures.append(str(e))
+            next_at += 1 / self.rate
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+            elif self.halt.wait(delay):
+                break
+        self.sock.close()
+
+    def stop(self) -> tuple[list[float], list[str]]:
+        self.halt.set()
+        self.join(timeout=30)
+        return self.samples, self.failures
+
+    def send(self, message: str) -> None:
+        self.sock.sendto(message.encode(), self.server)
+
+    def transact(self, message: str, call_id: str, method: str, cseq: int, timeout: float) -> Response:
+        """Send, retransmit, and return the final response to this very request (Call-ID, CSeq:
+        not a late copy of an earlier one's); ProbeError after `timeout` seconds."""
+        self.send(message)
+        deadline = time.monotonic() + timeout
+        interval, resend_at, provisional = 0.5, time.monotonic() + 0.5, False
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise ProbeError(f"{method}: no final response in {timeout:g} s")
+            if not provisional and now >= resend_at:
+                self.send(message)
+                interval = min(interval * 2, 4.0)
+                resend_at = now + interval
+            self.sock.settimeout(max(0.001, min(deadline, resend_at if not provisional else deadline) - now))
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                continue
+            response = Response.parse(data)
+            if response is None or (response.call_id, response.method, response.cseq) != (call_id, method, cseq):
+                continue  # a late or stray message: a retransmitted 407 of the first INVITE, say
+            if response.status < 200:
+                provisional = method == "INVITE"
+                continue
+            return response
+
+
+def digest(user: str, password: str, method: str, uri: str, params: dict[str, str]) -> str:
+    """An MD5 digest Authorization value answering the challenge `params` (qop=auth when offered)."""
+    realm, nonce = params.get("realm", ""), params.get("nonce", "")
+    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', "algorithm=MD5"]
+    if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
+        cnonce, nc = uuid.uuid4().hex[:16], "00000001"
+        response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        fields += [f'cnonce="{cnonce}"', f"nc={nc}", "qop=auth"]
+    else:
+        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+    fields.append(f'response="{response}"')
+    if "opaque" in params:
+        fields.append(f'opaque="{params["opaque"]}"')
+    return "Digest " + ", ".join(fields)
+
+
+@dataclass
+class Response:
+    status: int
+    call_id: str
+    method: str
+    cseq: int
+    to_tag: str | None
+    contact: str | None
+    record_route: list[str]
+    challenge: dict[str, str]
+
+    @classmethod
+    def parse(cls, data: bytes) -> Response | None:
+        head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+        lines = head.split("\r\n")
+        if not lines[0].startswith("SIP/2.0 "):
+            return None
+        status = int(lines[0].split()[1])
+        call_id = method = ""
+        cseq = 0
+        to_tag = contact = None
+        record_route: list[str] = []
+        challenges: list[dict[str, str]] = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name in ("call-id", "i"):
+                call_id = value
+            elif name == "cseq":
+                number, _, method = value.partition(" ")
+                cseq = int(number) if number.isdigit() else 0
+                method = method.strip()
+            elif name in ("to", "t"):
+                m = re.search(r";\s*tag=([^;>\s]+)", value.split(">")[-1])
+                to_tag = m[1] if m else None
+            elif name in ("contact", "m"):
+                m = re.search(r"<([^>]+)>", value)
+                contact = m[1] if m else value.split(";")[0]
+            elif name == "record-route":
+                record_route += [r.strip() for r in re.findall(r"<[^>]+>[^,]*", value)]
+            elif name in ("proxy-authenticate", "www-authenticate") and value.lower().startswith("digest"):
+                challenges.append(dict(re.findall(r'(\w+)="?([^",]*)"?', value[6:])))
+        md5 = [c for c in challenges if c.get("algorithm", "MD5").upper() == "MD5"]
+        return cls(status, call_id, method, cseq, to_tag, contact, record_route, (md5 or challenges or [{}])[0])

@@ -56,12 +56,10 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -75,10 +73,14 @@ from bench.common import (  # noqa: E402
     KAMAILIO_SHM_MB,
     SIPP_DIR,
     SIPP_TUNING,
+    ProbeError,
+    ProbeThread,
+    Response,
     SiplineServer,
     bench_creds,
     counter,
     cpu_seconds,
+    digest,
     free_port,
     group_pids,
     last_int,
@@ -422,7 +424,7 @@ def register_all(
 # --- the registration-time probe --------------------------------------------------------------
 
 
-class Probe(threading.Thread):
+class Probe(ProbeThread):
     """One more device registering `rate` times a second beside sipp's load, each registration timed
     with the monotonic clock: first REGISTER sent to 200 received (REGISTER, 401, REGISTER with
     digest, 200), retransmitted as RFC 3261 17.1.2 says (T1 = 500 ms, doubling).
@@ -432,50 +434,24 @@ class Probe(threading.Thread):
     """
 
     def __init__(self, server_port: int, user: str, password: str, domain: str, rate: float) -> None:
-        super().__init__(daemon=True)
-        self.server = ("127.0.0.1", server_port)
-        self.user, self.password, self.domain, self.rate = user, password, domain, rate
-        self.samples: list[float] = []
-        self.failures: list[str] = []
-        self.halt = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.local = self.sock.getsockname()
+        super().__init__(server_port, rate)
+        self.user, self.password, self.domain = user, password, domain
         self.call_id = f"probe-{uuid.uuid4().hex}"
         self.cseq = 0
 
-    def run(self) -> None:
-        next_at = time.monotonic()
-        while not self.halt.is_set():
-            try:
-                self.samples.append(self.register())
-            except (ProbeError, OSError) as e:
-                self.failures.append(str(e))
-            next_at += 1 / self.rate
-            delay = next_at - time.monotonic()
-            if delay < 0:
-                next_at = time.monotonic()
-            elif self.halt.wait(delay):
-                break
-        self.sock.close()
-
-    def stop(self) -> tuple[list[float], list[str]]:
-        self.halt.set()
-        self.join(timeout=30)
-        return self.samples, self.failures
-
-    def register(self) -> float:
+    def once(self) -> float:
         """One refresh of the probe's binding (one device: the same Call-ID, the next CSeq)."""
         started = time.perf_counter()
-        challenge = self.transact("")
+        challenge = self.register("")
         if challenge.status != 401:
             raise ProbeError(f"REGISTER: {challenge.status} instead of 401")
-        answer = self.transact(f"Authorization: {self.digest(challenge.params)}\r\n")
+        auth = digest(self.user, self.password, "REGISTER", f"sip:{self.domain}", challenge.challenge)
+        answer = self.register(f"Authorization: {auth}\r\n")
         if answer.status != 200:
             raise ProbeError(f"REGISTER with credentials: {answer.status}")
         return (time.perf_counter() - started) * 1000
 
-    def transact(self, auth: str) -> Reply:
+    def register(self, auth: str) -> Response:
         self.cseq += 1
         host, port = self.local
         message = (
@@ -485,71 +461,8 @@ class Probe(threading.Thread):
             f"Call-ID: {self.call_id}\r\nCSeq: {self.cseq} REGISTER\r\n"
             f"Contact: <sip:{self.user}@{host}:{port}>\r\n{auth}Expires: 3600\r\nUser-Agent: sipline-bench-probe\r\n"
             "Content-Length: 0\r\n\r\n"
-        ).encode()
-        self.sock.sendto(message, self.server)
-        now = time.monotonic()
-        deadline, interval, resend_at = now + 5.0, 0.5, now + 0.5
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                raise ProbeError("REGISTER: no final response in 5 s")
-            if now >= resend_at:
-                self.sock.sendto(message, self.server)
-                interval = min(interval * 2, 4.0)
-                resend_at = now + interval
-            self.sock.settimeout(max(0.001, min(deadline, resend_at) - now))
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            reply = Reply.parse(data)
-            if reply is not None and reply.cseq == self.cseq and reply.status >= 200:
-                return reply
-
-    def digest(self, params: dict[str, str]) -> str:
-        realm, nonce, uri = params.get("realm", ""), params.get("nonce", ""), f"sip:{self.domain}"
-        ha1 = hashlib.md5(f"{self.user}:{realm}:{self.password}".encode()).hexdigest()
-        ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
-        fields = [f'username="{self.user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', "algorithm=MD5"]
-        if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
-            cnonce, nc = uuid.uuid4().hex[:16], "00000001"
-            response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
-            fields += [f'cnonce="{cnonce}"', f"nc={nc}", "qop=auth"]
-        else:
-            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-        fields.append(f'response="{response}"')
-        if "opaque" in params:
-            fields.append(f'opaque="{params["opaque"]}"')
-        return "Digest " + ", ".join(fields)
-
-
-class ProbeError(Exception):
-    pass
-
-
-@dataclass
-class Reply:
-    status: int
-    cseq: int
-    params: dict[str, str]  # the first MD5 (or first) digest challenge's parameters
-
-    @classmethod
-    def parse(cls, data: bytes) -> Reply | None:
-        lines = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")
-        if not lines[0].startswith("SIP/2.0 "):
-            return None
-        status, cseq = int(lines[0].split()[1]), -1
-        challenges: list[dict[str, str]] = []
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip()
-            if name == "cseq":
-                with contextlib.suppress(ValueError, IndexError):
-                    cseq = int(value.split()[0])
-            elif name == "www-authenticate" and value.lower().startswith("digest"):
-                challenges.append(dict(re.findall(r'(\w+)="?([^",]*)"?', value[6:])))
-        md5 = [c for c in challenges if c.get("algorithm", "MD5").upper() == "MD5"]
-        return cls(status, cseq, (md5 or challenges or [{}])[0])
+        )
+        return self.transact(message, self.call_id, "REGISTER", self.cseq, timeout=5.0)
 
 
 # --- the servers ------------------------------------------------------------------------------
