@@ -64,9 +64,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402  (helpers shared with bench/sip.py)
-    KAMAILIO_SHM_MB,
     SIPP_DIR,
     SIPP_TUNING,
+    KamailioProcess,
     ProbeError,
     ProbeThread,
     SiplineServer,
@@ -75,7 +75,6 @@ from bench.common import (  # noqa: E402  (helpers shared with bench/sip.py)
     cpu_seconds,
     digest,
     free_port,
-    group_pids,
     last_int,
     last_stats,
     machine_busy_seconds,
@@ -86,7 +85,6 @@ from bench.common import (  # noqa: E402  (helpers shared with bench/sip.py)
     seed,
     stop_group,
     udp_receive_drops,
-    wait_until_answering,
     write_subscribers,
 )
 
@@ -123,53 +121,24 @@ class Users:
 # --- processes --------------------------------------------------------------------------------
 
 
-class Kamailio:
-    """bench/kamailio/calls.cfg in the foreground on a free loopback port (UDP and TCP)."""
-
-    name = "kamailio"
+class Kamailio(KamailioProcess):
+    """bench/kamailio/calls.cfg: UDP and TCP on one port, auth_db on db_text, optionally dialogs."""
 
     def __init__(self, tmp: Path, users: Users, *, dialog: bool = False) -> None:
-        self.tmp = tmp
+        super().__init__(tmp)
         self.dialog = dialog
         self.db = tmp / "kamailio-db"
         if not self.db.exists():
             write_subscribers(self.db, users.domain, users.callers + users.callees)
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Kamailio:
-        run_dir = Path(tempfile.mkdtemp(prefix="kamailio-run-", dir=self.tmp))
-        self.port = free_port()
-        cmd = [
-            "kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG),
-            "-l", f"udp:127.0.0.1:{self.port}", "-l", f"tcp:127.0.0.1:{self.port}",
+    def arguments(self, port: int) -> list[str]:
+        return [
+            "-f", str(KAMAILIO_CFG), "-l", f"udp:127.0.0.1:{port}", "-l", f"tcp:127.0.0.1:{port}",
             "-A", f'DBURL="text://{self.db}"', *(["-A", "WITH_DIALOG"] if self.dialog else []),
-            "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"), "-w", str(run_dir),
-            "-m", str(KAMAILIO_SHM_MB), "-M", "16",
         ]  # fmt: skip
-        self.log = run_dir / "kamailio.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-        try:
-            wait_until_answering(self.port, self.proc, self.log)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
 
     def port_for(self, transport: str) -> int:
         return self.port  # the same port for UDP and TCP
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def pids(self) -> list[int]:
-        return group_pids(self.proc.pid) if self.proc else []
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_group(proc)
 
 
 Server = Kamailio | SiplineServer

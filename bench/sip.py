@@ -70,9 +70,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
-    KAMAILIO_SHM_MB,
     SIPP_DIR,
     SIPP_TUNING,
+    KamailioProcess,
     ProbeError,
     ProbeThread,
     Response,
@@ -82,16 +82,13 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     digest,
     free_port,
-    group_pids,
     last_int,
     last_stats,
     machine_busy_seconds,
     own_cpu_seconds,
     percentile,
     seed,
-    stop_group,
     udp_receive_drops,
-    wait_until_answering,
     write_subscribers,
 )
 
@@ -468,13 +465,11 @@ class Probe(ProbeThread):
 # --- the servers ------------------------------------------------------------------------------
 
 
-class Kamailio:
-    """bench/kamailio/kamailio.cfg in the foreground on a free loopback UDP port."""
-
-    name = "kamailio"
+class Kamailio(KamailioProcess):
+    """bench/kamailio/kamailio.cfg: UDP, `children` workers, auth_db on SQLite or db_text."""
 
     def __init__(self, tmp: Path, devices: Devices, children: int, backend: str) -> None:
-        self.tmp = tmp
+        super().__init__(tmp)
         self.children = children
         self.backend = backend
         if backend == "sqlite":
@@ -488,38 +483,17 @@ class Kamailio:
             if not db.exists():
                 write_subscribers(db, devices.domain, [*devices.creds, devices.probe])
             self.defines = ["-A", f'DBURL="text://{db}"']
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Kamailio:
-        run_dir = Path(tempfile.mkdtemp(prefix="kamailio-run-", dir=self.tmp))
-        self.port = free_port()
-        cmd = [
-            "kamailio", "-DD", "-E", "-f", str(KAMAILIO_CFG), "-l", f"udp:127.0.0.1:{self.port}",
-            *self.defines, "-A", f"CHILDREN={self.children}",
-            "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"), "-w", str(run_dir),
-            "-m", str(KAMAILIO_SHM_MB), "-M", "16",
-        ]  # fmt: skip
-        self.log = run_dir / "kamailio.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-        try:
-            wait_until_answering(self.port, self.proc, self.log)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def pids(self) -> list[int]:
-        return group_pids(self.proc.pid) if self.proc else []
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_group(proc)
+    def arguments(self, port: int) -> list[str]:
+        return [
+            "-f",
+            str(KAMAILIO_CFG),
+            "-l",
+            f"udp:127.0.0.1:{port}",
+            *self.defines,
+            "-A",
+            f"CHILDREN={self.children}",
+        ]
 
 
 def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]) -> None:
