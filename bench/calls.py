@@ -581,8 +581,10 @@ def bench_server(
     print(f"\n== {name}: rate sweep ({args.transport})", flush=True)
     print(Step.header(), flush=True)
     with make_server() as server, farm_for(server, tmp / f"{name}-uas", callees_csv, users, args) as farm:
-        for rate in args.rates:
-            step = run_step(server, farm, calls_csv, users, tmp / f"{name}-step-{rate:g}", rate, args)
+        for index, rate in enumerate(args.rates):
+            # A directory per step, even for a rate given twice: a step reads every trace in its own.
+            workdir = tmp / f"{name}-step-{index}-{rate:g}"
+            step = run_step(server, farm, calls_csv, users, workdir, rate, args)
             outcome.steps.append(step)
             print(step.row(), flush=True)
             if not step.clean or step.saturated or not server.alive():

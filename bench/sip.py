@@ -624,10 +624,11 @@ def sweep(
         outcome.prime = prime(server, devices, tmp / f"{name}-prime", args.prime_rate)
         print(Run.header(), flush=True)
         failing = 0
-        for rate in args.rates:
+        for index, rate in enumerate(args.rates):
             settle(server)
             calls = max(1, round(rate * args.step_seconds))
-            step = sipp(server, devices, tmp / f"{name}-step-{rate:g}", label="step", rate=rate, calls=calls,
+            # A directory per step, even for a rate given twice: a step reads every trace in its own.
+            step = sipp(server, devices, tmp / f"{name}-step-{index}-{rate:g}", label="step", rate=rate, calls=calls,
                         probe_rate=args.probe_rate)  # fmt: skip
             outcome.steps.append(step)
             print(step.row(), flush=True)

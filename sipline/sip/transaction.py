@@ -209,6 +209,16 @@ class _Transaction:
         """When `tick` is due next; None while no timer runs, and always once terminated."""
         return min(self._timers.values(), default=None)
 
+    @property
+    def lingering(self) -> bool:
+        """Nothing is left to decide: until `deadline` the machine only absorbs retransmissions
+        (a server non-INVITE answers each with its final response again, a client INVITE each
+        failure with its ACK). Its owner may keep just that much of it, and drop the machine."""
+        return self.state != "terminated" and self._lingers()
+
+    def _lingers(self) -> bool:
+        return self.state == "completed"
+
     def tick(self, now: float) -> list[Output]:
         """Fire every timer due at `now`, earliest first (call it at `deadline`; early, it does nothing)."""
         out: list[Output] = []
@@ -456,6 +466,11 @@ class ServerInvite(_Transaction):
         self._acknowledged = True
         self._timers.pop("G", None)
         return out
+
+    def _lingers(self) -> bool:
+        # Confirmed: absorbs the ACK's copies. Accepted and acknowledged: absorbs the INVITE's
+        # copies, answered no more (the ACKs of a 2xx belong to the dialog, not to here).
+        return self.state == "confirmed" or (self.state == "accepted" and self._acknowledged)
 
     def _fire(self, timer: str, now: float) -> list[Output]:
         if timer == "G":

@@ -1,10 +1,13 @@
 """The transaction layer at work: the sans-IO machines of `sipline.sip.transaction`, their timers on
 the event loop, their messages over their flows, their events to their owners.
 
-Time for the machines is the loop's monotonic clock. A completed server non-INVITE transaction
-over UDP has one duty left (RFC 3261 §17.2.2): answer a retransmission with its final response
-until Timer J. That is kept compactly, as the response bytes in an expiring map, rather than as
-a live machine with a loop timer: a registrar answers thousands of REGISTERs a second.
+Time for the machines is the loop's monotonic clock. Most transactions outlive their purpose by
+up to 32 s (Timers D, I, J, K, L, M: RFC 3261 §17, RFC 6026), only to absorb late copies of
+what was already handled. Once a machine is `lingering`, that duty is kept compactly, as plain
+values in an expiring map (the bytes to send again, the flow as an address), and the machine,
+its loop timer and its owner (a whole call, for an INVITE) are dropped: at a few hundred calls
+or thousands of REGISTERs a second, tens of thousands of live objects otherwise made each of
+the cyclic collector's full passes stall every answer for over 100 ms (measured).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from sipline.sip.dialog import response_dialog_id
 from sipline.sip.expiring import ExpiringCache
-from sipline.sip.message import SipRequest, SipResponse, serialize
+from sipline.sip.message import SipRequest, SipResponse, parse_message, serialize
 from sipline.sip.transaction import (
-    TIMEOUT,
     ClientInvite,
+    ClientKey,
     ClientNonInvite,
     Deliver,
     NoAck,
@@ -39,10 +43,19 @@ log = logging.getLogger("sipline.sip.transactions")
 
 ClientTransaction = ClientInvite | ClientNonInvite
 ServerTransaction = ServerInvite | ServerNonInvite
-# A flow kept for a retransmitted request's answer: a stream flow itself, a UDP one as (socket id, host, port).
+# A flow kept for a retransmission's answer: a stream flow itself, a UDP one as (socket id, host, port).
 _Kept = Flow | tuple[int, str, int]
+# What a lingering transaction does with each late copy: send these bytes again over that flow,
+# or (an empty tuple) nothing at all.
+_Echo = tuple[bytes, _Kept] | tuple[()]
+# An answered INVITE whose call is over (see `retire`): its flow, its bytes, our Contact in it,
+# and the ACK sent for each dialog it set up, by the remote tag.
+_Answered = tuple[_Kept, bytes, str, tuple[tuple[str, bytes], ...]]
 # What a transaction tells its owner: Deliver(response), TimedOut() or NoAck().
 Owner = Callable[[Deliver | TimedOut | NoAck], None]
+# The TU's answer to a 2xx that sets up a dialog nobody wants any more: it acknowledges and ends
+# that dialog (RFC 3261 §13.2.2.4) and returns the ACK it sent, for the 2xx's retransmissions.
+LateAnswer = Callable[[SipRequest, SipResponse, str, Flow], bytes | None]
 
 
 class _Entry:
@@ -76,8 +89,12 @@ class Transactions:
         self._servers: dict[tuple[str, ...], _Entry] = {}  # by ServerKey
         self._clients: dict[tuple[str, ...], _Entry] = {}  # by ClientKey
         self._entries: dict[int, _Entry] = {}  # by id() of the transaction: its owner's handle
-        self._completed: ExpiringCache[ServerKey, tuple[bytes, _Kept]] = ExpiringCache(max_completed)
+        # What is left of lingering transactions and of retired answered INVITEs.
+        self._server_echoes: ExpiringCache[ServerKey, _Echo] = ExpiringCache(max_completed)
+        self._client_echoes: ExpiringCache[ClientKey, _Echo] = ExpiringCache(max_completed)
+        self._answered: ExpiringCache[ClientKey, _Answered] = ExpiringCache(max_completed)
         self._sockets: dict[int, Datagrams] = {}  # the UDP sockets of kept flows, by id()
+        self.late_answer: LateAnswer | None = None  # set by the TU that places INVITEs
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -110,13 +127,14 @@ class Transactions:
             self._run(entry, txn.receive(request, now))
             return True
         if request.method == "ACK":
+            # Not even the copies of a failure's ACK: at the dialog layer they find nothing to do,
+            # and the ACK of a 2xx, which may carry the INVITE's branch, belongs there.
             return False
-        done = self._completed.get(key, now)
-        if done is not None:
-            data, kept = done
-            self._recall(kept).send(data)
-            return True
-        return False
+        echo = self._server_echoes.get(key, now)
+        if echo is None:
+            return False
+        self._echo(echo)
+        return True
 
     def server(self, request: SipRequest, flow: Flow, owner: Owner | None = None) -> ServerTransaction:
         """A new server transaction for a request `absorb` did not claim (never an ACK)."""
@@ -168,6 +186,19 @@ class Transactions:
         self._run(entry, txn.start(self.now()))
         return txn
 
+    def retire(self, txn: ClientInvite, contact: str, acks: dict[str, bytes]) -> None:
+        """An answered INVITE whose call is over: until Timer M, a copy of a 2xx we acknowledged
+        gets its ACK (`acks`, by the remote tag) again, and a 2xx of a dialog nobody wants (a fork
+        answering late) goes to `late_answer`; `contact` was ours in the INVITE. Kept as plain
+        values: the transaction's owner, and the call behind it, are let go."""
+        entry = self._entries.get(id(txn))
+        deadline = txn.deadline
+        if entry is None or txn.state != "accepted" or deadline is None:
+            return
+        record = (self._keep(entry.flow), self._sent(entry, txn.request), contact, tuple(acks.items()))
+        self._answered.put(txn.key, record, deadline)
+        self._forget(entry)
+
     def cancelled(self, txn: ClientInvite) -> None:
         entry = self._entries.get(id(txn))
         if entry is not None:
@@ -176,13 +207,44 @@ class Transactions:
     def response(self, response: SipResponse) -> bool:
         """Hand a response to its client transaction; False when none is waiting for it."""
         key = client_key(response)
-        entry = self._clients.get(key) if key is not None else None
-        if entry is None:
+        if key is None:
             return False
-        txn = entry.txn
-        assert isinstance(txn, ClientInvite | ClientNonInvite)
-        self._run(entry, txn.receive(response, self.now()))
+        entry = self._clients.get(key)
+        now = self.now()
+        if entry is not None:
+            txn = entry.txn
+            assert isinstance(txn, ClientInvite | ClientNonInvite)
+            self._run(entry, txn.receive(response, now))
+            return True
+        echo = self._client_echoes.get(key, now)
+        if echo is not None:
+            if response.status >= 300:  # a failure's copy: a client INVITE's ACK again (§17.1.1.2)
+                self._echo(echo)
+            return True
+        answered = self._answered.get(key, now)
+        if answered is None:
+            return False
+        if 200 <= response.status < 300:
+            self._late_2xx(key, answered, response, now)
         return True
+
+    def _late_2xx(self, key: ClientKey, answered: _Answered, response: SipResponse, now: float) -> None:
+        kept, invite, contact, acks = answered
+        flow = self._recall(kept)
+        ids = response_dialog_id(response)
+        tag = ids[2] if ids is not None else ""
+        for known, ack in acks:
+            if known == tag:
+                flow.send(ack)  # our ACK was lost
+                return
+        if self.late_answer is None or not tag:
+            return
+        request = parse_message(invite)
+        assert isinstance(request, SipRequest)  # our own INVITE's bytes
+        sent = self.late_answer(request, response, contact, flow)
+        expiry = self._answered.expiry(key, now)
+        if sent is not None and expiry is not None:
+            self._answered.put(key, (kept, invite, contact, (*acks, (tag, sent))), expiry)
 
     # --- running the machines ----------------------------------------------------------------
 
@@ -216,6 +278,9 @@ class Transactions:
     def _arm(self, entry: _Entry) -> None:
         txn = entry.txn
         deadline = txn.deadline
+        if deadline is not None and txn.lingering:
+            self._settle(entry, deadline)
+            return
         if entry.handle is not None:
             if deadline == entry.armed_for and txn.state != "terminated":
                 return  # the timer already set still holds (most events move no deadline)
@@ -223,22 +288,40 @@ class Transactions:
             entry.handle = None
         if deadline is None or txn.state == "terminated":
             return
-        if isinstance(txn, ServerNonInvite) and txn.state == "completed" and txn.final is not None:
-            # Timer J's only duty is kept compactly (see the module docstring).
-            sent = entry.sent
-            data = sent[1] if sent is not None and sent[0] is txn.final else serialize(txn.final)
-            kept = self._keep(entry.response_flow())
-            self._completed.put(entry.key, (data, kept), self.now() + TIMEOUT)  # type: ignore[arg-type]
-            self._forget(entry)
-            return
         entry.armed_for = deadline
         entry.handle = self._loop.call_at(deadline, self._tick, entry)
 
+    def _settle(self, entry: _Entry, deadline: float) -> None:
+        """Keep what a lingering transaction still does as plain values, and drop it (see the
+        module docstring): a server non-INVITE answers copies of its request with its final
+        response, a client INVITE copies of a failure with its ACK; the others absorb copies."""
+        txn = entry.txn
+        echo: _Echo = ()
+        if isinstance(txn, ServerNonInvite) and txn.final is not None:
+            echo = (self._sent(entry, txn.final), self._keep(entry.response_flow()))
+        elif isinstance(txn, ClientInvite) and entry.sent is not None:
+            ack, data = entry.sent  # a failure's ACK: the last message it sent
+            if isinstance(ack, SipRequest) and ack.method == "ACK":
+                echo = (data, self._keep(entry.flow))
+        if isinstance(txn, ServerInvite | ServerNonInvite):
+            self._server_echoes.put(entry.key, echo, deadline)  # type: ignore[arg-type]
+        else:
+            self._client_echoes.put(entry.key, echo, deadline)  # type: ignore[arg-type]
+        self._forget(entry)
+
+    @staticmethod
+    def _sent(entry: _Entry, message: SipRequest | SipResponse) -> bytes:
+        sent = entry.sent
+        return sent[1] if sent is not None and sent[0] is message else serialize(message)
+
+    def _echo(self, echo: _Echo) -> None:
+        if echo:
+            data, kept = echo
+            self._recall(kept).send(data)
+
     def _keep(self, flow: Flow) -> _Kept:
-        """A flow as `_completed` keeps it: a UDP one as plain values, which the cyclic collector
-        can leave alone. A registrar keeps tens of thousands of these (50,000 at 2,000 REGISTERs
-        a second), and as objects they made each of the collector's full passes last over 100 ms
-        (measured), every answer waiting meanwhile."""
+        """A flow as a lingering transaction keeps it: a UDP one as plain values, which the cyclic
+        collector can leave alone (a registrar keeps 50,000 of them at 2,000 REGISTERs a second)."""
         if isinstance(flow, UdpFlow):
             socket = self._sockets.setdefault(id(flow.socket), flow.socket)  # held: its id stays its own
             return (id(socket), flow.remote[0], flow.remote[1])
@@ -273,7 +356,9 @@ class Transactions:
         self._servers.clear()
         self._clients.clear()
         self._entries.clear()
-        self._completed.clear()
+        self._server_echoes.clear()
+        self._client_echoes.clear()
+        self._answered.clear()
         self._sockets.clear()
 
     def __len__(self) -> int:

@@ -813,6 +813,7 @@ class Watch:
     def call(self, method: str, *args, tu: bool = False) -> list | None:
         """The outputs, or None when a TU method was refused."""
         before = self.txn.state
+        lingering, deadline_before = self.txn.lingering, self.txn.deadline
         try:
             outputs = getattr(self.txn, method)(*args, self.now)
         except TransactionError:
@@ -835,6 +836,19 @@ class Watch:
         assert deadline is None or deadline > self.now  # nothing left due at `now`
         if self.txn.state == "terminated":
             assert deadline is None
+        if lingering:
+            # What sipline keeps of a lingering machine, once it drops it, is all it still does:
+            # no event for its owner, the same deadline, and no message but its echo.
+            assert not any(isinstance(o, Deliver | TimedOut | NoAck) for o in outputs)
+            assert self.txn.state == "terminated" or (self.txn.lingering and deadline == deadline_before)
+            for output in outputs:
+                if isinstance(output, Terminated):
+                    continue
+                assert isinstance(output, Transmit)
+                if isinstance(self.txn, ServerNonInvite):
+                    assert output.message is self.txn.final
+                else:
+                    assert isinstance(self.txn, ClientInvite) and output.message.method == "ACK"
         return outputs
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,8 @@ async def test_a_busy_callee_makes_the_caller_hear_busy(world: World):
         final = await alice.response(caller.call_id)
         assert final.status == 486
         alice.ack_failure(caller, final)
+        bob.answer(callee, 486, "Busy Here")  # as if sipline's ACK was lost: it is sent again
+        assert (await bob.request("ACK", call_id=callee.call_id)).method == "ACK"
     records = {r["direction"]: r for r in await world.calls()}
     assert records["inbound"]["status"] == records["outbound"]["status"] == "busy"
     assert records["inbound"]["sip_result_code"] == 486
@@ -518,6 +522,45 @@ async def test_a_retransmitted_invite_is_one_call(world: World):
         final = await alice.response(caller.call_id)
         assert final.status == 486
         alice.ack_failure(caller, final)
+
+
+async def test_a_call_that_is_over_is_let_go_while_late_copies_of_its_messages_are_still_handled(world: World):
+    a, b = await world.project.create(), await world.project.create()
+    engine = world.server.service.calls
+    async with world.ua(a) as alice, world.ua(b) as bob:
+        await bob.register()
+        caller, callee, _ = await answered_call(alice, bob)
+        (call,) = engine.calls
+        (life,) = engine._lives
+        gone = weakref.ref(call)
+        del call
+        alice.in_dialog(caller, "BYE")
+        assert (await alice.response(caller.call_id, method="BYE")).status == 200
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        bob.send(bob.reply(bye, 200, "OK"))
+        await asyncio.wait_for(life, 5)
+        # Its INVITE transactions live on for 32 s (Timers L and M), but hold none of the call:
+        # thousands of finished calls kept whole made the collector's full passes stall everything.
+        gc.collect()
+        assert gone() is None
+        # What they still owe: the caller's INVITE, sent again, starts nothing...
+        assert caller.invite is not None
+        alice.send(serialize(caller.invite))
+        # ...the callee's 200, sent again as if our ACK was lost, gets the ACK again...
+        bob.answer(callee)
+        assert (await bob.request("ACK", call_id=callee.call_id)).headers.get("To").endswith(callee.local_tag)
+        # ...and a 200 of another fork, a dialog nobody wants, is acknowledged and hung up.
+        assert callee.invite is not None
+        bob.send(bob.reply(callee.invite, 200, "OK", tag="late-fork", body=ANSWER))
+        assert (await bob.request("ACK", call_id=callee.call_id)).headers.get("To").endswith("tag=late-fork")
+        bye = await bob.request("BYE", call_id=callee.call_id)
+        assert bye.headers.get("To").endswith("tag=late-fork")
+        bob.send(bob.reply(bye, 200, "OK"))
+        with pytest.raises(TimeoutError):
+            await bob.request("INVITE", timeout=0.3)
+        with pytest.raises(TimeoutError):
+            await alice.response(caller.call_id, timeout=0.1)
+    assert len(await world.calls()) == 2  # the caller's leg and the callee's: nothing new
 
 
 async def test_an_answer_never_acknowledged_ends_the_call_on_both_legs(world: World):

@@ -108,7 +108,7 @@ async def test_a_retransmitted_udp_request_gets_the_same_answer_from_what_is_kep
         assert await asyncio.wait_for(client.received.get(), 5) == first
         # What answers it until Timer J is kept as plain values, which the cyclic collector does
         # not traverse: a registrar keeps tens of thousands (their full passes took over 100 ms).
-        kept = server.service.transactions._completed._items
+        kept = server.service.transactions._server_echoes._items
         assert kept
         for _ in range(3):  # each pass untracks the tuples it finds holding only untracked values
             gc.collect()

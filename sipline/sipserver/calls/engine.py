@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sipline import __version__
 from sipline.domain import calls as call_rules
-from sipline.sip.dialog import DialogId, request_dialog_id
+from sipline.sip.dialog import Dialog, DialogId, request_dialog_id
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import Headers, parse_name_addr, parse_uri
 from sipline.sip.message import SipRequest, SipResponse, serialize
@@ -59,6 +59,7 @@ class CallEngine:
         self.dialogs: dict[DialogId, tuple[Call, str]] = {}
         self._invites: dict[ServerKey, Call] = {}
         self._lives: set[asyncio.Task[None]] = set()  # each call's task, from its INVITE to its end
+        self.transactions.late_answer = self._late_answer
 
     # --- entry points --------------------------------------------------------------------------
 
@@ -237,6 +238,26 @@ class CallEngine:
         return leg
 
     # --- sending ---------------------------------------------------------------------------------
+
+    def refuse_answer(self, dialog: Dialog, invite_cseq: int, flow: Flow) -> SipRequest:
+        """End a dialog that a 2xx set up and nobody wants (another device answered first, the
+        caller gave up, a fork answered late): ACK it, then BYE (RFC 3261 §13.2.2.4). Returns
+        the ACK, for the 2xx's retransmissions."""
+        via = self.local.via(flow.transport)
+        ack = dialog.ack(invite_cseq, via)
+        self.send(ack, flow)
+        self.client_request(dialog.new_request("BYE", via), flow)
+        return ack
+
+    def _late_answer(self, invite: SipRequest, response: SipResponse, contact: str, flow: Flow) -> bytes | None:
+        """A 2xx to the INVITE of a call that is over: a dialog of its own, refused."""
+        try:
+            dialog = Dialog.as_uac(invite, response, contact)
+        except SipParseError as exc:
+            log.info("SIP: unusable late 2xx from %r: %s", flow, exc.reason)
+            return None
+        cseq = int((invite.headers.get("CSeq") or "1").split()[0])
+        return serialize(self.refuse_answer(dialog, cseq, flow))
 
     def send(self, message: SipRequest | SipResponse, flow: Flow) -> None:
         """Send outside any transaction (an ACK for a 2xx)."""

@@ -15,7 +15,7 @@ from sipline.sip.dialog import Dialog
 from sipline.sip.digest import answer_challenge, parse_challenge
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import generate_tag, parse_name_addr
-from sipline.sip.message import SipRequest, SipResponse
+from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.transaction import ClientInvite, Deliver, NoAck, TimedOut, cancel_request
 
 from ..flows import Flow
@@ -147,8 +147,7 @@ class Leg:
             self.answered_time = time.time()
             return
         # Lost: another device answered first, the caller gave up, or a second fork answered.
-        self._acknowledge(dialog)
-        self.call.engine.client_request(dialog.new_request("BYE", self._via()), self.flow)
+        self.acks[dialog.remote_tag] = self.call.engine.refuse_answer(dialog, self._cseq(), self.flow)
 
     # --- what the call decides ------------------------------------------------------------------
 
@@ -172,10 +171,12 @@ class Leg:
             self._acknowledge(self.dialog, body, content_type)
 
     def _acknowledge(self, dialog: Dialog, body: bytes = b"", content_type: str | None = None) -> None:
-        cseq = int((self.invite.headers.get("CSeq") or "1").split()[0])
-        ack = dialog.ack(cseq, self._via(), body=body, content_type=content_type)
+        ack = dialog.ack(self._cseq(), self._via(), body=body, content_type=content_type)
         self.acks[dialog.remote_tag] = ack
         self.call.engine.send(ack, self.flow)
+
+    def _cseq(self) -> int:
+        return int((self.invite.headers.get("CSeq") or "1").split()[0])
 
     def hang_up(self) -> None:
         """End the leg whatever its state: BYE once answered, else CANCEL."""
@@ -185,6 +186,13 @@ class Leg:
             self.call.engine.client_request(self.dialog.new_request("BYE", self._via()), self.flow)
         else:
             self.cancel()
+
+    def retire(self) -> None:
+        """The call is over: what its answered INVITE still owes the device (an ACK again for
+        each copy of a 2xx, until Timer M) no longer needs the leg or its call."""
+        if self.txn is not None and self.txn.state == "accepted":
+            acks = {tag: serialize(ack) for tag, ack in self.acks.items()}
+            self.call.engine.transactions.retire(self.txn, self.contact, acks)
 
     def _via(self) -> str:
         return self.call.engine.local.via(self.flow.transport)
