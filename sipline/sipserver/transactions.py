@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from sipline.sip.dialog import response_dialog_id
+from sipline.sip.errors import SipParseError
 from sipline.sip.expiring import ExpiringCache
 from sipline.sip.message import SipRequest, SipResponse, parse_message, serialize
 from sipline.sip.transaction import (
@@ -196,6 +197,7 @@ class Transactions:
         if entry is None or txn.state != "accepted" or deadline is None:
             return
         record = (self._keep(entry.flow), self._sent(entry, txn.request), contact, tuple(acks.items()))
+        self._answered.purge(self.now())
         self._answered.put(txn.key, record, deadline)
         self._forget(entry)
 
@@ -239,8 +241,12 @@ class Transactions:
                 return
         if self.late_answer is None or not tag:
             return
-        request = parse_message(invite)
-        assert isinstance(request, SipRequest)  # our own INVITE's bytes
+        try:
+            request = parse_message(invite)  # our own INVITE's bytes: read again only for this
+        except SipParseError:
+            return
+        if not isinstance(request, SipRequest):
+            return
         sent = self.late_answer(request, response, contact, flow)
         expiry = self._answered.expiry(key, now)
         if sent is not None and expiry is not None:
@@ -303,10 +309,9 @@ class Transactions:
             ack, data = entry.sent  # a failure's ACK: the last message it sent
             if isinstance(ack, SipRequest) and ack.method == "ACK":
                 echo = (data, self._keep(entry.flow))
-        if isinstance(txn, ServerInvite | ServerNonInvite):
-            self._server_echoes.put(entry.key, echo, deadline)  # type: ignore[arg-type]
-        else:
-            self._client_echoes.put(entry.key, echo, deadline)  # type: ignore[arg-type]
+        echoes = self._server_echoes if isinstance(txn, ServerInvite | ServerNonInvite) else self._client_echoes
+        echoes.purge(self.now())  # what expired goes as new entries come, not only at the bound
+        echoes.put(entry.key, echo, deadline)  # type: ignore[arg-type]
         self._forget(entry)
 
     @staticmethod
