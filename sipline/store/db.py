@@ -12,9 +12,13 @@ implementation for both databases, and a request's database work is one call:
   it can; when it cannot (another process holds the lock, a checkpoint is running, writes are
   already waiting), it joins a queue, and the queue is written in one transaction (group commit),
   each write in a savepoint of its own so that one failing rolls back only itself, every waiter
-  answered once it is committed; a batch that has to wait for another process's lock waits on a
-  dedicated thread, never on the event loop. One round of the loop drains the whole queue: a lock
-  handing writers over one by one would let a burst of them grow into a convoy.
+  answered once it is committed. When another process holds the lock, a dedicated thread waits
+  for it, never the event loop; once it has it, the queue (grown meanwhile) is written on the
+  loop, so the lock is held for the statements alone. (Written on the thread, each statement
+  waited for the interpreter's lock, which the busy loop holds up to 5 ms at a time, and the other
+  process waited as long: with 2 workers under a registration storm, measured.) One round of the
+  loop drains the whole queue: a lock handing writers over one by one would let a burst of them
+  grow into a convoy.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -52,6 +57,8 @@ def normalize_url(raw: str) -> URL:
 
 
 _CHECKPOINT_EVERY = 200  # commits: about 1,000 WAL pages, SQLite's own autocheckpoint interval
+_LOCK_POLL_MS = 2  # how long each try for another process's write lock waits
+_LOCK_WAIT_S = 10.0  # how long writes wait for it in all, as busy_timeout=10000 elsewhere
 
 
 class _WriteLockBusy(Exception):
@@ -72,6 +79,11 @@ class Database:
             self._commits = 0
             self._checkpointing: Future[None] | None = None
             self._write_wait = _sqlite_engine(self.url, busy_ms=10000)
+            # The connection that waits (on the writer thread) for another process's write lock,
+            # and with it held writes the queue on the loop: short busy waits, retried, so that it
+            # takes the lock within a few ms of its release; no checkpoint on the loop either.
+            self._lock_taker = _sqlite_engine(self.url, busy_ms=_LOCK_POLL_MS, autocheckpoint=False)
+            self._loop_taker: Connection | None = None
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
             self._queued: collections.deque[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]
             self._queued = collections.deque()
@@ -169,41 +181,58 @@ class Database:
             assert self._checkpointing is not None
             self._checkpointing.add_done_callback(lambda _: loop.call_soon_threadsafe(self._drain))
             return
-        batch = [entry for entry in self._queued if not entry[1].cancelled()]
-        self._queued.clear()
-        if not batch:
+        if not any(not future.cancelled() for _, future in self._queued):
+            self._queued.clear()
             self._draining = False
             return
-        calls = [call for call, _ in batch]
         conn, raw = self._loop_connection()
         try:
             _begin_now(raw)
-        except _WriteLockBusy:  # another process writes: wait for its lock on the writer thread
-            waiting = self._writer.submit(_sqlite_write_batch, self._write_wait, calls)
-            waiting.add_done_callback(lambda done: loop.call_soon_threadsafe(self._written, batch, done))
+        except _WriteLockBusy:  # another process writes: the writer thread waits for its lock
+            waiting = self._writer.submit(_take_lock, self._taker_connection()[1], _LOCK_WAIT_S)
+            waiting.add_done_callback(lambda done: loop.call_soon_threadsafe(self._lock_taken, done))
             return
         except Exception as exc:
-            self._answer(batch, [exc] * len(batch))
+            self._write_queue(conn, raw, failure=exc)
         else:
-            try:
-                outcomes = _run_batch(conn, raw, calls)
-                _commit(conn, raw)
-            except Exception as exc:
-                _roll_back(conn, raw)
-                outcomes = [exc] * len(batch)
-            else:
-                self._committed()
-            self._answer(batch, outcomes)
+            self._write_queue(conn, raw)
         loop.call_soon(self._drain)
 
-    def _written(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], done: Future[Any]) -> None:
-        """A batch the writer thread wrote (or failed to)."""
+    def _lock_taken(self, done: Future[None]) -> None:
+        """The writer thread holds the write lock on the taker connection (or gave up): the queue,
+        as it is now, is written in that transaction."""
+        conn, raw = self._taker_connection()
         try:
-            outcomes = done.result()
+            done.result()
         except Exception as exc:
-            outcomes = [exc] * len(batch)
-        self._answer(batch, outcomes)
+            self._write_queue(conn, raw, failure=exc)
+        else:
+            self._write_queue(conn, raw)
         asyncio.get_running_loop().call_soon(self._drain)
+
+    def _write_queue(self, conn: Connection, raw: sqlite3.Connection, failure: Exception | None = None) -> None:
+        """Every write queued, in the transaction begun on `raw` (or each failed with `failure`)."""
+        batch = [entry for entry in self._queued if not entry[1].cancelled()]
+        self._queued.clear()
+        if failure is not None:
+            self._answer(batch, [failure] * len(batch))
+            return
+        try:
+            outcomes = _run_batch(conn, raw, [call for call, _ in batch])
+            _commit(conn, raw)
+        except Exception as exc:
+            _roll_back(conn, raw)
+            outcomes = [exc] * len(batch)
+        else:
+            self._committed()
+        self._answer(batch, outcomes)
+
+    def _taker_connection(self) -> tuple[Connection, sqlite3.Connection]:
+        if self._loop_taker is None:
+            self._loop_taker = self._lock_taker.connect()
+        raw = self._loop_taker.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return self._loop_taker, raw
 
     @staticmethod
     def _answer(batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], outcomes: list[Any]) -> None:
@@ -230,11 +259,11 @@ class Database:
     async def dispose(self) -> None:
         if self.is_sqlite:
             self._writer.shutdown(wait=True)
-            for conn in (self._loop_reader, self._loop_writer):
+            for conn in (self._loop_reader, self._loop_writer, self._loop_taker):
                 if conn is not None:
                     conn.close()
-            self._loop_reader = self._loop_writer = None
-            for engine in (self._read_engine, self._write_now, self._write_wait):
+            self._loop_reader = self._loop_writer = self._loop_taker = None
+            for engine in (self._read_engine, self._write_now, self._write_wait, self._lock_taker):
                 engine.dispose()
         else:
             await self._async_engine.dispose()
@@ -317,19 +346,18 @@ def _run_batch(conn: Connection, raw: sqlite3.Connection, calls: list[Callable[[
     return outcomes
 
 
-def _sqlite_write_batch(engine: sa.Engine, calls: list[Callable[[Connection], Any]]) -> list[Any]:
-    """A batch, on the writer thread, waiting for another process's lock (busy_timeout)."""
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        raw.execute("BEGIN IMMEDIATE")
+def _take_lock(raw: sqlite3.Connection, timeout: float) -> None:
+    """BEGIN IMMEDIATE on `raw` (on the writer thread), tried again until another process lets go
+    of the write lock: each try waits _LOCK_POLL_MS in SQLite's busy handler, whose own waits grow
+    to 100 ms and would leave the lock unused that long. OperationalError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            outcomes = _run_batch(conn, raw, calls)
-        except BaseException:
-            _roll_back(conn, raw)
-            raise
-        _commit(conn, raw)
-        return outcomes
+            _begin_now(raw)
+            return
+        except _WriteLockBusy as busy:
+            if time.monotonic() > deadline:
+                raise sa.exc.OperationalError("BEGIN IMMEDIATE", (), busy.__cause__ or busy) from busy
 
 
 def _sqlite_engine(url: URL, *, busy_ms: int, autocheckpoint: bool = True) -> sa.Engine:
