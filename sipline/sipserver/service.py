@@ -148,10 +148,8 @@ class SipService:
             metrics.sip_shed()
             return None
         txn = self.transactions.server(message, flow)
-        if message.method == "INVITE" and (in_dialog or message.headers.get("Proxy-Authorization") is not None):
+        if message.method == "INVITE":
             # At once, so that the caller stops retransmitting while we look things up (§17.2.1).
-            # A new INVITE without credentials gets its 407 after at most a (cached) domain lookup,
-            # well within the 200 ms that §17.2.1 allows without a 100: one message less a call.
             self.transactions.respond(txn, make_response(message, 100))
         return start_task(self._answer(message, txn, flow, in_dialog))
 
