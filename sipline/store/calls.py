@@ -36,32 +36,51 @@ def create(conn: Connection, record: dict[str, Any]) -> None:
     """Insert a call record. `record` holds the columns (the sid is the caller's, from
     sipline.domain.calls.new_sid); nullable ones may be left out, and date_created/date_updated
     default to now. IntegrityError if the sid exists or a required column is missing."""
-    unknown = set(record) - set(COLUMNS)
-    if unknown:
-        raise ValueError(f"not columns of calls: {sorted(unknown)}")
+    create_many(conn, [record])
+
+
+def create_many(conn: Connection, records: list[dict[str, Any]]) -> None:
+    """Insert call records, as `create` each, in one statement run for all of them."""
     now = time.time()
-    values = {name: record.get(name) for name in COLUMNS}
-    for name in ("date_created", "date_updated"):
-        if values[name] is None:
-            values[name] = now
-    _INSERT.run(conn, **{f"v_{name}": value for name, value in values.items()})
+    rows = []
+    for record in records:
+        unknown = set(record) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"not columns of calls: {sorted(unknown)}")
+        values = {name: record.get(name) for name in COLUMNS}
+        for name in ("date_created", "date_updated"):
+            if values[name] is None:
+                values[name] = now
+        rows.append({f"v_{name}": value for name, value in values.items()})
+    _INSERT.run_many(conn, rows)
 
 
 def update(conn: Connection, sid: str, changes: dict[str, Any]) -> None:
     """Change some columns of a record (status, answered_time, end_time, sip_result_code, ...);
     date_updated becomes now unless `changes` gives it."""
-    if not changes:
-        return
-    refused = set(changes) - MUTABLE
-    if refused:
-        raise ValueError(f"calls columns that cannot be updated: {sorted(refused)}")
-    values = {"date_updated": time.time(), **changes}
-    columns = tuple(sorted(values))
-    statement = _UPDATES.get(columns)
-    if statement is None:
-        update_ = _UPDATE_WHERE.values({name: sa.bindparam(f"v_{name}") for name in columns})
-        statement = _UPDATES.setdefault(columns, Prepared(update_))
-    statement.run(conn, where_sid=sid, **{f"v_{name}": value for name, value in values.items()})
+    update_many(conn, [(sid, changes)])
+
+
+def update_many(conn: Connection, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Change records as `update` each, one statement run for all that change the same columns."""
+    now = time.time()
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for sid, change in changes:
+        if not change:
+            continue
+        refused = set(change) - MUTABLE
+        if refused:
+            raise ValueError(f"calls columns that cannot be updated: {sorted(refused)}")
+        values = {"date_updated": now, **change}
+        row = {f"v_{name}": value for name, value in values.items()}
+        row["where_sid"] = sid
+        by_columns.setdefault(tuple(sorted(values)), []).append(row)
+    for columns, rows in by_columns.items():
+        statement = _UPDATES.get(columns)
+        if statement is None:
+            update_ = _UPDATE_WHERE.values({name: sa.bindparam(f"v_{name}") for name in columns})
+            statement = _UPDATES.setdefault(columns, Prepared(update_))
+        statement.run_many(conn, rows)
 
 
 def get(conn: Connection, project_id: str, sid: str) -> dict[str, Any] | None:

@@ -59,6 +59,26 @@ async def test_update_changes_the_columns_given_and_stamps_date_updated(runtime:
     assert stored is not None and (stored["status"], stored["date_updated"]) == ("completed", 2000.0)
 
 
+async def test_records_created_and_updated_together_end_as_if_written_one_by_one(
+    runtime: Runtime, project_id: str
+) -> None:
+    rows = [call_record(project_id, caller_name=f"caller {i}") for i in range(3)]
+    await runtime.db.write(calls.create_many, rows)
+    # Two records change the same columns, the third others: every change lands on its own record.
+    changes = [
+        (rows[0]["sid"], {"status": "completed", "end_time": 2000.0}),
+        (rows[1]["sid"], {"status": "in-progress", "answered_time": 1500.0}),
+        (rows[2]["sid"], {"status": "busy", "end_time": 2100.0}),
+    ]
+    await runtime.db.write(calls.update_many, changes)
+    stored = [await runtime.db.read(calls.get, project_id, row["sid"]) for row in rows]
+    assert [(s["caller_name"], s["status"], s["answered_time"], s["end_time"]) for s in stored] == [
+        ("caller 0", "completed", None, 2000.0),
+        ("caller 1", "in-progress", 1500.0, None),
+        ("caller 2", "busy", None, 2100.0),
+    ]
+
+
 @pytest.mark.parametrize("column", ["sid", "project_id", "parent_call_sid", "direction", "date_created", "seq", "nope"])
 async def test_update_refuses_to_change_what_identifies_a_record(
     runtime: Runtime, project_id: str, column: str

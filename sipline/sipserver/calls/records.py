@@ -1,7 +1,7 @@
 """Call records, written behind the calls: every leg is a Call (the Calls resource shows them).
 
 Signalling never waits for the store: creations and updates queue in order and are written in
-batches, one transaction for whatever accumulated over a few milliseconds (group commit), with the
+batches, one transaction for whatever accumulated over a tenth of a second (group commit), with the
 changes to one record merged (a leg that rings, answers and ends within a batch is one INSERT).
 A store that is briefly away delays them; nothing is dropped unless the queue overflows its bound.
 """
@@ -22,7 +22,9 @@ from sipline.store.db import Database
 log = logging.getLogger("sipline.calls.records")
 
 _MAX_QUEUED = 100_000
-_GATHER = 0.02  # seconds a batch gathers before it is written
+# Seconds a batch gathers before it is written: a tenth of a second merges a leg's ringing and
+# answer into its creation and costs the store a tenth of the commits of every 20 ms.
+_GATHER = 0.1
 _Op = tuple[str, str, dict[str, Any]]  # ("create", sid, row) or ("update", sid, changes)
 
 
@@ -68,11 +70,10 @@ def merged(batch: list[_Op]) -> list[_Op]:
 
 
 def _apply(conn: Connection, batch: list[_Op]) -> None:
-    for kind, sid, values in batch:
-        if kind == "create":
-            store.create(conn, values)
-        else:
-            store.update(conn, sid, values)
+    """A merged batch: its creations, then its updates (of records created in earlier batches:
+    `merged` folded the others into their creations), each kind in as few statements as can be."""
+    store.create_many(conn, [values for kind, _, values in batch if kind == "create"])
+    store.update_many(conn, [(sid, values) for kind, sid, values in batch if kind == "update"])
 
 
 class CallRecords:
