@@ -131,7 +131,8 @@ class _Metrics:
         self.sent = _Bound(_by_kind(sent), TRANSPORTS, SERVED_TRANSPORTS)
         self.shed = Counter(
             "sipline_sip_requests_shed",
-            "SIP requests dropped unanswered under overload: stale on arrival or too many in flight (peers retransmit)",
+            "SIP requests dropped unanswered under overload: stale on arrival, too many in flight, or too many "
+            "waiting for a worker stuck far longer than peers wait to retransmit",
             registry=r,
         )
         registers = Counter(
