@@ -1,7 +1,7 @@
 """Call records, written behind the calls: every leg is a Call (the Calls resource shows them).
 
 Signalling never waits for the store: creations and updates queue in order and are written in
-batches, one transaction for whatever accumulated over a tenth of a second (group commit), with the
+batches, one transaction for whatever accumulated over a few milliseconds (group commit), with the
 changes to one record merged (a leg that rings, answers and ends within a batch is one INSERT).
 A store that is briefly away delays them; nothing is dropped unless the queue overflows its bound.
 """
@@ -22,9 +22,7 @@ from sipline.store.db import Database
 log = logging.getLogger("sipline.calls.records")
 
 _MAX_QUEUED = 100_000
-# Seconds a batch gathers before it is written: a tenth of a second merges a leg's ringing and
-# answer into its creation and costs the store a tenth of the commits of every 20 ms.
-_GATHER = 0.1
+_GATHER = 0.02  # seconds a batch gathers before it is written
 _Op = tuple[str, str, dict[str, Any]]  # ("create", sid, row) or ("update", sid, changes)
 
 
