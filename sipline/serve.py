@@ -154,6 +154,12 @@ async def serve(settings: Settings, *, sip: bool = True, worker: Worker | None =
         # HTTP alike, for 100-200 ms each time (measured) instead of a few tens. A process-wide
         # choice, so it is made here, once everything has started, and not by one component.
         gc.freeze()
+        # And collect young objects after 50,000 net allocations rather than 700: what is in flight
+        # (a thousand calls' messages and timers) was otherwise promoted at every pass, and the
+        # older generations' passes that followed took 5 % of the CPU and stalls of 40-130 ms
+        # (measured at 1,000 calls/s; with this: a seventh of the time, and 1,100 calls/s clean
+        # where 1,000 was the limit). Cycles are rare here (calls break theirs when they end).
+        gc.set_threshold(50_000, 10, 10)
         if not stop.requested:
             await server.serve(sockets=[http_sock])
     finally:
