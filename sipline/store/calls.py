@@ -62,10 +62,15 @@ def update(conn: Connection, sid: str, changes: dict[str, Any]) -> None:
 
 
 def update_many(conn: Connection, changes: list[tuple[str, dict[str, Any]]]) -> None:
-    """Change records as `update` each, one statement run for all that change the same columns."""
+    """Change records as `update` each in turn, one statement run for all that change the same
+    columns (a record's changes are folded into one first, later values winning, so that
+    grouping them by columns cannot reorder them)."""
     now = time.time()
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    folded: dict[str, dict[str, Any]] = {}
     for sid, change in changes:
+        folded.setdefault(sid, {}).update(change)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for sid, change in folded.items():
         if not change:
             continue
         refused = set(change) - MUTABLE

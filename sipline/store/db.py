@@ -119,11 +119,7 @@ class Database:
         so this process's writes (API and SIP alike) leave it unchanged."""
         if not self.is_sqlite:
             return None
-        if self._loop_writer is None:
-            self._loop_writer = self._write_now.connect()
-        raw = self._loop_writer.connection.dbapi_connection
-        assert raw is not None
-        version: int = raw.execute("PRAGMA data_version").fetchone()[0]
+        version: int = self._loop_connection()[1].execute("PRAGMA data_version").fetchone()[0]
         return version
 
     @metrics.timed_db("write")
@@ -156,9 +152,7 @@ class Database:
     def _loop_connection(self) -> tuple[Connection, sqlite3.Connection]:
         if self._loop_writer is None:
             self._loop_writer = self._write_now.connect()
-        raw = self._loop_writer.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        return self._loop_writer, raw
+        return self._loop_writer, _raw(self._loop_writer)
 
     def _write_inline(self, call: Callable[[Connection], T]) -> T:
         """BEGIN IMMEDIATE without waiting; the transaction is driven on the raw connection, which
@@ -230,9 +224,7 @@ class Database:
     def _taker_connection(self) -> tuple[Connection, sqlite3.Connection]:
         if self._loop_taker is None:
             self._loop_taker = self._lock_taker.connect()
-        raw = self._loop_taker.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        return self._loop_taker, raw
+        return self._loop_taker, _raw(self._loop_taker)
 
     @staticmethod
     def _answer(batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]], outcomes: list[Any]) -> None:
@@ -287,12 +279,10 @@ def _checkpoint(engine: sa.Engine) -> None:
     """Copy the WAL back into the database and make the next writer start it over (RESTART).
 
     PASSIVE would never let the WAL restart under a steady stream of writes, and it would grow
-    without bound; RESTART needs writers held off, which Database.write does by sending writes to
-    this thread, behind the checkpoint, until it is done."""
+    without bound; RESTART needs writers held off, which Database.write does by queueing its
+    writes until it is done."""
     with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("PRAGMA wal_checkpoint(RESTART)")
+        _raw(conn).execute("PRAGMA wal_checkpoint(RESTART)")
 
 
 class _Failed:
@@ -302,6 +292,12 @@ class _Failed:
 
     def __init__(self, exc: Exception) -> None:
         self.exc = exc
+
+
+def _raw(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
 def _begin_now(raw: sqlite3.Connection) -> None:

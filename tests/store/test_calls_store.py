@@ -64,17 +64,19 @@ async def test_records_created_and_updated_together_end_as_if_written_one_by_one
 ) -> None:
     rows = [call_record(project_id, caller_name=f"caller {i}") for i in range(3)]
     await runtime.db.write(calls.create_many, rows)
-    # Two records change the same columns, the third others: every change lands on its own record.
+    # Changes of different columns, and a record changed twice: its second change sets the same
+    # column as the first record's change, which comes before its first: still applied last.
     changes = [
-        (rows[0]["sid"], {"status": "completed", "end_time": 2000.0}),
+        (rows[0]["sid"], {"status": "completed"}),
         (rows[1]["sid"], {"status": "in-progress", "answered_time": 1500.0}),
         (rows[2]["sid"], {"status": "busy", "end_time": 2100.0}),
+        (rows[1]["sid"], {"status": "completed"}),
     ]
     await runtime.db.write(calls.update_many, changes)
     stored = [await runtime.db.read(calls.get, project_id, row["sid"]) for row in rows]
     assert [(s["caller_name"], s["status"], s["answered_time"], s["end_time"]) for s in stored] == [
-        ("caller 0", "completed", None, 2000.0),
-        ("caller 1", "in-progress", 1500.0, None),
+        ("caller 0", "completed", None, None),
+        ("caller 1", "completed", 1500.0, None),
         ("caller 2", "busy", None, 2100.0),
     ]
 
