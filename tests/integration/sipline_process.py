@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sipline.domain.calls import UNFINISHED_STATUSES
+
 SIPLINE = str(Path(sys.executable).with_name("sipline"))
 REQUIRE_CLIENTS = os.environ.get("CI") == "true" or os.environ.get("SIPLINE_REQUIRE_SIP_CLIENTS") == "1"
 
@@ -168,6 +170,22 @@ class Sipline:
         response = api.get(f"/endpoints/sip/{endpoint_id}/registrations")
         assert response.status_code == 200, response.text
         return list(response.json()["data"])
+
+    def finished_calls(self, caller: str, legs: int = 2, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The records of the calls from `caller` once `legs` of them are there and none is
+        unfinished: they are written behind the calls, a few milliseconds after their messages."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = httpx.get(
+                f"{self.http_url}/api/laml/2010-04-01/Accounts/{self.project_id}/Calls.json",
+                auth=(self.project_id or "", self.token or ""),
+            )
+            assert response.status_code == 200, response.text
+            calls = [c for c in response.json()["calls"] if caller in c["from"]]
+            settled = len(calls) >= legs and all(c["status"] not in UNFINISHED_STATUSES for c in calls)
+            if settled or time.monotonic() > deadline:
+                return calls
+            time.sleep(0.02)
 
 
 def cli(

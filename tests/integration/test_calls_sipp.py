@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database
@@ -43,12 +42,7 @@ def _pair(server: Sipline) -> tuple[tuple[str, str], tuple[str, str], str]:
 
 
 def _statuses(server: Sipline, caller: str) -> dict[str, str]:
-    response = httpx.get(
-        f"{server.http_url}/api/laml/2010-04-01/Accounts/{server.project_id}/Calls.json",
-        auth=(server.project_id or "", server.token or ""),
-    )
-    assert response.status_code == 200
-    return {c["direction"]: c["status"] for c in response.json()["calls"] if caller in c["from"]}
+    return {c["direction"]: c["status"] for c in server.finished_calls(caller)}
 
 
 def _ok(result) -> None:

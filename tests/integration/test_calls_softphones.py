@@ -30,15 +30,6 @@ def _endpoint(server: Sipline, api: httpx.Client, **fields: object) -> tuple[str
     return username, password
 
 
-def _calls(server: Sipline, api: httpx.Client) -> list[dict]:
-    response = httpx.get(
-        f"{server.http_url}/api/laml/2010-04-01/Accounts/{server.project_id}/Calls.json",
-        auth=(server.project_id or "", server.token or ""),
-    )
-    assert response.status_code == 200, response.text
-    return list(response.json()["calls"])
-
-
 @pytest.mark.parametrize(("transport", "srtp"), [("udp", False), ("tls", True)])
 def test_two_softphones_call_each_other_and_either_can_hang_up(
     server: Sipline, tmp_path: Path, transport: str, srtp: bool
@@ -60,8 +51,7 @@ def test_two_softphones_call_each_other_and_either_can_hang_up(
         bob.hang_up()
         alice.wait_for("CALL_CLOSED")
         bob.wait_for("CALL_CLOSED")
-    with server.api() as api:
-        legs = [c for c in _calls(server, api) if alice_user in c["from"]]
+    legs = server.finished_calls(alice_user)
     assert sorted(c["direction"] for c in legs) == ["inbound", "outbound"]
     assert all(c["status"] == "completed" for c in legs)
 
