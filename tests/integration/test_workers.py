@@ -39,13 +39,15 @@ def node(tmp_path: Path) -> Iterator[Sipline]:
 
 
 def _workers(server: Sipline, count: int = 2, timeout: float = 20.0) -> list[int]:
-    """The worker processes' ids, once there are `count` of them."""
+    """The live worker processes' ids, once there are `count` of them (a worker that died is
+    listed until its parent reaps it: not counted)."""
     assert server.pid is not None
     deadline = time.monotonic() + timeout
     while True:
-        found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        listed = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        found = [int(pid) for pid in listed if "zombie" not in _state(int(pid))]
         if len(found) == count or time.monotonic() > deadline:
-            return [int(pid) for pid in found]
+            return found
         time.sleep(0.05)
 
 
