@@ -140,7 +140,6 @@ class _Recent(dict[str, _V]):
 
 _CANONICAL_CACHE: _Recent[str] = _Recent()
 _KEY_CACHE: _Recent[str] = _Recent()  # name as given -> lowercased canonical name
-_NAMES_CACHE: _Recent[tuple[str, str]] = _Recent()  # name as given -> (canonical, lowercased canonical)
 _VALID_NAMES: _Recent[bool] = _Recent()  # names seen to match TOKEN_RE
 
 
@@ -271,10 +270,9 @@ class Headers:
     def add_parsed(self, name: str, value: str) -> None:
         """`add` for a field whose name already matched TOKEN_RE and whose value has no CR or LF
         (the parser's, or a copy from a parsed message): the same result without the checks."""
-        names = _NAMES_CACHE.get(name)
-        if names is None:
-            canonical = canonical_name(name)
-            names = _NAMES_CACHE.keep(name, (canonical, canonical.lower()))
+        names = _FIELD_NAMES.get(name) or field_names(name)  # the first: field_names' cache, inline
+        if names is None:  # not a token after all: the caller broke its promise
+            raise ValueError(f"invalid header name {name!r}")
         self._fields.append((names[0], value.strip()))
         self._keys.append(names[1])
         self._derived = None
