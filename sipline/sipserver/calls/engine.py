@@ -31,7 +31,7 @@ from ..transactions import ServerTransaction
 from . import media
 from .call import Call, DialOutcome, Identity, caller_identity, dialled, from_header
 from .handlers import HandlerRun
-from .legs import Leg
+from .legs import Leg, invite_cseq
 from .records import CallRecords, new_record
 from .routing import Party, Target, find_callee, targets
 
@@ -256,8 +256,7 @@ class CallEngine:
         except SipParseError as exc:
             log.info("SIP: unusable late 2xx from %r: %s", flow, exc.reason)
             return None
-        cseq = int((invite.headers.get("CSeq") or "1").split()[0])
-        return serialize(self.refuse_answer(dialog, cseq, flow))
+        return serialize(self.refuse_answer(dialog, invite_cseq(invite), flow))
 
     def send(self, message: SipRequest | SipResponse, flow: Flow) -> None:
         """Send outside any transaction (an ACK for a 2xx)."""

@@ -16,7 +16,7 @@ from sipline.sip.digest import answer_challenge, parse_challenge
 from sipline.sip.errors import SipParseError
 from sipline.sip.headers import generate_tag, parse_name_addr
 from sipline.sip.message import SipRequest, SipResponse, serialize
-from sipline.sip.transaction import ClientInvite, Deliver, NoAck, TimedOut, cancel_request
+from sipline.sip.transaction import ClientInvite, Deliver, NoAck, TimedOut, cancel_request, read_cseq
 
 from ..flows import Flow
 from .routing import Party, Target
@@ -113,8 +113,7 @@ class Leg:
             if answer is None:
                 continue
             headers = self.invite.headers.copy()
-            cseq = int((headers.get("CSeq") or "1").split()[0]) + 1
-            headers.set("CSeq", f"{cseq} INVITE")
+            headers.set("CSeq", f"{invite_cseq(self.invite) + 1} INVITE")
             headers.set("Via", self._via())
             headers.add("Authorization" if challenge.status == 401 else "Proxy-Authorization", answer)
             self.invite = SipRequest("INVITE", self.invite.uri, headers, self.invite.body)
@@ -147,7 +146,7 @@ class Leg:
             self.answered_time = time.time()
             return
         # Lost: another device answered first, the caller gave up, or a second fork answered.
-        self.acks[dialog.remote_tag] = self.call.engine.refuse_answer(dialog, self._cseq(), self.flow)
+        self.acks[dialog.remote_tag] = self.call.engine.refuse_answer(dialog, invite_cseq(self.invite), self.flow)
 
     # --- what the call decides ------------------------------------------------------------------
 
@@ -171,12 +170,9 @@ class Leg:
             self._acknowledge(self.dialog, body, content_type)
 
     def _acknowledge(self, dialog: Dialog, body: bytes = b"", content_type: str | None = None) -> None:
-        ack = dialog.ack(self._cseq(), self._via(), body=body, content_type=content_type)
+        ack = dialog.ack(invite_cseq(self.invite), self._via(), body=body, content_type=content_type)
         self.acks[dialog.remote_tag] = ack
         self.call.engine.send(ack, self.flow)
-
-    def _cseq(self) -> int:
-        return int((self.invite.headers.get("CSeq") or "1").split()[0])
 
     def hang_up(self) -> None:
         """End the leg whatever its state: BYE once answered, else CANCEL."""
@@ -196,6 +192,12 @@ class Leg:
 
     def _via(self) -> str:
         return self.call.engine.local.via(self.flow.transport)
+
+
+def invite_cseq(invite: SipRequest) -> int:
+    """The CSeq number of an INVITE we sent (1 if it had none it could read: ours always do)."""
+    cseq = read_cseq(invite.headers)
+    return cseq[0] if cseq is not None else 1
 
 
 def _to_tag(response: SipResponse) -> str:
