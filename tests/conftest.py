@@ -72,6 +72,15 @@ async def _drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+def require_postgres() -> str:
+    """The configured PostgreSQL URL; skips the test without one (fails it under SIPLINE_REQUIRE_POSTGRES=1)."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL tests need SIPLINE_TEST_DATABASE_URL")
+    return PG_URL
+
+
 def backends() -> list[object]:
     return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -81,12 +90,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'sipline.db'}"
         return
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
-        pytest.skip("PostgreSQL tests need SIPLINE_TEST_DATABASE_URL")
     try:
-        url = await _create_pg_database(PG_URL)
+        url = await _create_pg_database(require_postgres())
     except OSError as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL at {PG_URL} unreachable: {exc}")

@@ -143,7 +143,7 @@ class SipService:
             self.calls.ack(message, flow)
             return None
         in_dialog = request_dialog_id(message) is not None
-        if busy and not in_dialog and message.method != "CANCEL":
+        if not in_dialog and message.method != "CANCEL" and (busy or self._store_saturated(message)):
             log.debug("SIP: busy, dropped a %s from %r", message.method, flow)
             metrics.sip_shed()
             return None
@@ -152,6 +152,17 @@ class SipService:
             # At once, so that the caller stops retransmitting while we look things up (§17.2.1).
             self.transactions.respond(txn, make_response(message, 100))
         return start_task(self._answer(message, txn, flow, in_dialog))
+
+    def _store_saturated(self, request: SipRequest) -> bool:
+        """The store has as much waiting as it can take (PostgreSQL's pool), and this request would
+        start more work: it has no credentials yet. Its sender retransmits it; a request answering
+        our challenge finishes work already started, and is served."""
+        headers = request.headers
+        return (
+            self.runtime.db.saturated
+            and headers.get("Authorization") is None
+            and headers.get("Proxy-Authorization") is None
+        )
 
     def _bad_request(self, exc: SipParseError, flow: Flow) -> None:
         log.debug("bad SIP from %r: %s", flow, exc.reason)

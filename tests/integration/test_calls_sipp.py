@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database
+from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres
 from tests.integration.clients import sipp_call, sipp_callee
 from tests.integration.sipline_process import Sipline, need
 
@@ -90,12 +90,9 @@ def test_unknown_users_get_404_and_users_without_devices_480(server: Sipline, tm
 
 
 def test_a_call_on_one_node_reaches_a_callee_connected_to_another(tmp_path: Path) -> None:
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
-        pytest.skip("two nodes need SIPLINE_TEST_DATABASE_URL")
+    pg_url = require_postgres()
     need("sipp")
-    url = asyncio.run(_create_pg_database(PG_URL))
+    url = asyncio.run(_create_pg_database(pg_url))
     try:
         env = {**QUIET, "SIPLINE_DATABASE_URL": url, "SIPLINE_SECRET_KEY": os.urandom(16).hex()}
         with Sipline(tmp_path / "a", env=env) as node_a, Sipline(tmp_path / "b", env=env) as node_b:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database
+from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres
 from tests.integration.clients import Baresip, sipp_register
 from tests.integration.sipline_process import Sipline, need
 
@@ -152,12 +152,9 @@ def test_encryption_required_is_refused_over_udp_and_accepted_over_tls(
 
 
 def test_an_endpoint_created_on_one_node_registers_through_another(tmp_path: Path):
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
-        pytest.skip("two nodes need SIPLINE_TEST_DATABASE_URL")
+    pg_url = require_postgres()
     need("sipp")
-    url = asyncio.run(_create_pg_database(PG_URL))
+    url = asyncio.run(_create_pg_database(pg_url))
     try:
         # Same secret on both nodes: nonces and sealed passwords must be readable by either.
         env = {**QUIET, "SIPLINE_DATABASE_URL": url, "SIPLINE_SECRET_KEY": os.urandom(16).hex()}

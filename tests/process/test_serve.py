@@ -237,13 +237,10 @@ def test_the_banner_says_once_each_what_is_in_effect(tmp_path: Path) -> None:
 
 
 def test_a_postgresql_password_is_masked_in_the_banner(tmp_path: Path) -> None:
-    from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database
+    from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres
 
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
-        pytest.skip("needs SIPLINE_TEST_DATABASE_URL")
-    url = asyncio.run(_create_pg_database(PG_URL))
+    pg_url = require_postgres()
+    url = asyncio.run(_create_pg_database(pg_url))
     try:
         # Trust auth ignores the password; the banner must not show it all the same.
         with_password = url.replace("postgres@", "postgres:hunter2-secret@")

@@ -13,7 +13,7 @@ from sipline.sipserver.service import SipService
 from tests.conftest import new_project
 from tests.scrape import Samples, moved, off_vocabulary, parse, scrape, value
 from tests.sip_server.conftest import Clock, with_settings
-from tests.sip_server.sip_phone import Phone, RecordingFlow
+from tests.sip_server.sip_phone import Phone, RecordingFlow, digest_authorization, exchange
 from tests.sip_server.world import World, answered_call
 
 REGISTERS = "sipline_sip_registers_total"
@@ -103,6 +103,29 @@ async def test_new_requests_dropped_while_busy_are_counted_as_shed(runtime, sip_
     assert moved(before, after, "sipline_sip_requests_shed_total") == 1
     assert moved(before, after, "sipline_sip_messages_received_total", transport="udp", kind="request") == 1
     assert moved(before, after, REGISTERS, outcome="challenged") == 0
+
+
+async def test_new_requests_are_dropped_while_the_store_is_saturated(runtime, sip_client, service, monkeypatch):
+    phone = await _phone(runtime, sip_client, service)
+    # Saturation itself is PostgreSQL's pool (tests/store/test_postgres_pool.py); here, what the service does with it.
+    monkeypatch.setattr(type(runtime.db), "saturated", property(lambda _db: True))
+    before = scrape()
+    assert await exchange(service, phone.register_bytes(), RecordingFlow()) == []  # not even challenged
+    assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 1
+    monkeypatch.undo()
+    assert (await phone.register()).status == 200  # sent again once the store has room, it is answered
+
+
+async def test_a_request_answering_a_challenge_is_served_while_the_store_is_saturated(
+    runtime, sip_client, service, monkeypatch
+):
+    phone = await _phone(runtime, sip_client, service)
+    challenge = await phone.challenge()
+    monkeypatch.setattr(type(runtime.db), "saturated", property(lambda _db: True))
+    before = scrape()
+    auth = digest_authorization(challenge, phone.username, phone.password, f"sip:{phone.domain}")
+    assert (await phone.send(phone.register_bytes(authorization=auth))).status == 200  # work already started
+    assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 0
 
 
 async def test_live_bindings_are_read_from_the_database_by_transport(runtime, sip_client, service):

@@ -17,7 +17,7 @@ from sipline.runtime import Runtime
 from sipline.store import projects
 from sipline.store.db import Database
 from sipline.store.migrate import alembic_config
-from tests.conftest import PG_URL, REQUIRE_PG, _create_pg_database, _drop_pg_database, backends
+from tests.conftest import _create_pg_database, _drop_pg_database, backends, require_postgres
 
 
 async def test_every_project_is_created_with_its_own_signing_key(runtime: Runtime) -> None:
@@ -52,11 +52,7 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
-        if not PG_URL:
-            if REQUIRE_PG:
-                pytest.fail("SIPLINE_REQUIRE_POSTGRES=1 but SIPLINE_TEST_DATABASE_URL is not set")
-            pytest.skip("PostgreSQL tests need SIPLINE_TEST_DATABASE_URL")
-        url = await _create_pg_database(PG_URL)
+        url = await _create_pg_database(require_postgres())
     db = Database(url)
     yield db
     await db.dispose()

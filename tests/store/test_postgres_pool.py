@@ -1,0 +1,138 @@
+"""PostgreSQL connections under load and after failures: a fixed pool, dead connections found
+before use, and the saturation that tells the SIP server to turn new work away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from sipline.store.db import PING_IDLE_AFTER, Database
+from tests.conftest import require_postgres
+
+LOCK = 7_357_001  # an advisory lock key of these tests' own
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _admin() -> asyncpg.Connection:
+    url = make_url(require_postgres())
+    return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own, outside the pool under test."""
+    conn = await _admin()
+    yield conn
+    await conn.close()
+
+
+async def _database(pool_size: int, clock: Clock) -> Database:
+    return Database(require_postgres(), pool_size=pool_size, clock=clock)
+
+
+def _backend(conn: Connection) -> int:
+    pid: int = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    return pid
+
+
+def _backend_after_lock(conn: Connection) -> int:
+    """Waits for the test's advisory lock (shared), then names its backend."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_lock_shared({LOCK})")
+    conn.exec_driver_sql(f"SELECT pg_advisory_unlock_shared({LOCK})")
+    return _backend(conn)
+
+
+async def _until(condition: Callable[[], bool] | Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+    async def wait() -> None:
+        while True:
+            outcome = condition()
+            if outcome if isinstance(outcome, bool) else await outcome:
+                return
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(wait(), seconds)
+
+
+async def _terminate(admin: asyncpg.Connection, pid: int) -> None:
+    await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    await _until(lambda: _gone(admin, pid))
+
+
+async def _gone(admin: asyncpg.Connection, pid: int) -> bool:
+    return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_a_call_uses_it(admin) -> None:
+    clock = Clock()
+    db = await _database(2, clock)
+    try:
+        first = await db.read(_backend)
+        await _terminate(admin, first)  # a server restart, a firewall dropping an idle connection
+        clock.now += PING_IDLE_AFTER
+        second = await db.read(_backend)  # no error: the ping found it dead, and the pool connected anew
+        assert second != first
+    finally:
+        await db.dispose()
+
+
+async def test_a_busy_connection_is_not_pinged_so_a_death_costs_one_call_and_the_pool_recovers(admin) -> None:
+    clock = Clock()
+    db = await _database(2, clock)
+    try:
+        first = await db.read(_backend)
+        await _terminate(admin, first)
+        with pytest.raises(DBAPIError) as failed:  # used again at once: no round trip was spent on a ping
+            await db.read(_backend)
+        assert failed.value.connection_invalidated
+        assert await db.read(_backend) != first
+    finally:
+        await db.dispose()
+
+
+async def test_a_burst_waits_for_the_pool_instead_of_opening_more_connections(admin) -> None:
+    db = await _database(2, Clock())
+    try:
+        await admin.execute(f"SELECT pg_advisory_lock({LOCK})")  # holds every call until released
+        calls = [asyncio.create_task(db.read(_backend_after_lock)) for _ in range(6)]
+        await _until(lambda: _waiting_on_lock(admin, 2))
+        await admin.execute(f"SELECT pg_advisory_unlock({LOCK})")
+        backends = set(await asyncio.gather(*calls))
+        assert len(backends) <= 2  # with overflow, up to 4 more would have been opened, then closed
+    finally:
+        await db.dispose()
+
+
+async def _waiting_on_lock(admin: asyncpg.Connection, count: int) -> bool:
+    waiting = await admin.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", LOCK
+    )
+    return int(waiting) >= count
+
+
+async def test_as_many_calls_waiting_as_the_pool_holds_make_the_database_saturated(admin) -> None:
+    db = await _database(2, Clock())
+    try:
+        await admin.execute(f"SELECT pg_advisory_lock({LOCK})")
+        calls = [asyncio.create_task(db.write(_backend_after_lock)) for _ in range(3)]
+        await _until(lambda: _waiting_on_lock(admin, 2))  # two run (and wait on the lock), one waits for them
+        assert not db.saturated  # three pending of the four that saturate a pool of two
+        calls.append(asyncio.create_task(db.read(_backend_after_lock)))
+        await _until(lambda: db.saturated)
+        await admin.execute(f"SELECT pg_advisory_unlock({LOCK})")
+        await asyncio.gather(*calls)
+        assert not db.saturated
+    finally:
+        await db.dispose()
