@@ -9,9 +9,9 @@ implementation for both databases, and a request's database work is one call:
   was a quarter of a REGISTER's database CPU. The pool has a fixed size, no overflow: an overflow
   connection is closed as it comes back, and under a steady load that churn (a new backend, the
   dialect's set-up queries) cost more than the work itself: above 250 REGISTERs/s on 2 cores,
-  the registrar's goodput fell to a third of that. A connection is pinged before use only when it has been idle (`PING_IDLE_AFTER`),
-  so a restarted server or a dropped connection is found before a request fails on it, while busy
-  connections, which are in use every few ms, skip a round trip each time.
+  the registrar's goodput fell to a third of that. A connection is pinged before use only when it
+  has been idle (`PING_IDLE_AFTER`), so a restarted server or a dropped connection is found before
+  a request fails on it, while busy connections, in use every few ms, skip a round trip each time.
 - SQLite: runs inline on the event loop, because an indexed SQLite statement takes microseconds,
   less than a hop to a thread (measured: one read through aiosqlite cost 1.5 ms of CPU, inline 0.18 ms).
   Reads run without a transaction (WAL readers never wait). Writes take the database write lock up
