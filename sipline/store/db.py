@@ -3,15 +3,17 @@
 Store functions are plain synchronous functions of a SQLAlchemy `Connection`, so each has one
 implementation for both databases, and a request's database work is one call:
 
-- PostgreSQL: the function runs on the event loop over asyncpg, in a transaction; writers lock the
-  rows they read (SELECT ... FOR UPDATE). A call is one greenlet around checkout, transaction and
-  function (`_postgres`), not AsyncConnection's three (connect, run_sync, close): measured, that
-  was a quarter of a REGISTER's database CPU. The pool has a fixed size, no overflow: an overflow
-  connection is closed as it comes back, and under a steady load that churn (a new backend, the
-  dialect's set-up queries) cost more than the work itself: above 250 REGISTERs/s on 2 cores,
-  the registrar's goodput fell to a third of that. A connection is pinged before use only when it
-  has been idle (`PING_IDLE_AFTER`), so a restarted server or a dropped connection is found before
-  a request fails on it, while busy connections, in use every few ms, skip a round trip each time.
+- PostgreSQL: the function runs on the event loop over asyncpg: a write in a transaction (writers
+  lock the rows they read: SELECT ... FOR UPDATE), a read in autocommit (under READ COMMITTED each
+  statement has its own snapshot either way, and BEGIN and COMMIT are two round trips more). A
+  call is one greenlet around checkout, transaction and function (`_postgres`), not
+  AsyncConnection's three (connect, run_sync, close): measured, that was a quarter of a
+  REGISTER's database CPU. The pool has a fixed size, no overflow: an overflow connection is
+  closed as it comes back, and under a steady load that churn (a new backend, the dialect's set-up
+  queries) cost more than the work itself: above 250 REGISTERs/s on 2 cores, the registrar's
+  goodput fell to a third of that. A connection is pinged before use only when it has been idle
+  (`PING_IDLE_AFTER`), so a restarted server or a dropped connection is found before a request
+  fails on it, while busy connections, in use every few ms, skip a round trip each time.
 - SQLite: runs inline on the event loop, because an indexed SQLite statement takes microseconds,
   less than a hop to a thread (measured: one read through aiosqlite cost 1.5 ms of CPU, inline 0.18 ms).
   Reads run without a transaction (WAL readers never wait). Writes take the database write lock up
@@ -113,6 +115,7 @@ class Database:
                 pool_use_lifo=True,
             )
             self._engine = self._async_engine.sync_engine
+            self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
             _ping_when_idle(self._engine, clock)
         # PostgreSQL: calls running or waiting for a connection, and how many make it saturated.
         self._pending = 0
@@ -129,7 +132,11 @@ class Database:
                 return fn(conn, *args, **kwargs)
             finally:
                 conn.rollback()  # ends SQLAlchemy's bookkeeping; SQLite itself is in autocommit here
-        return await self._postgres(fn, *args, **kwargs)
+
+        def read(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        return await self._postgres(self._reader.connect, read)
 
     def others_commits(self) -> int | None:
         """A number that changes whenever a connection other than this process's own writer commits
@@ -145,11 +152,12 @@ class Database:
     @metrics.timed_db("write")
     async def write(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) in a write transaction, committed when fn returns, rolled back if it raises."""
-        if not self.is_sqlite:
-            return await self._postgres(fn, *args, **kwargs)
 
         def call(conn: Connection) -> T:
             return fn(conn, *args, **kwargs)
+
+        if not self.is_sqlite:
+            return await self._postgres(self._engine.begin, call)
 
         # While a checkpoint runs, writes wait for it: inline ones would keep taking the lock it
         # needs to restart the WAL, which would then only grow.
@@ -174,14 +182,16 @@ class Database:
         never; writes run inline, and those that queue are written at the next round of the loop."""
         return self._pending >= self._saturated_at
 
-    async def _postgres(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        def call() -> T:  # in a greenlet: the driver's awaits pass through to the loop
-            with self._engine.begin() as conn:
-                return fn(conn, *args, **kwargs)
+    async def _postgres(
+        self, connect: Callable[[], AbstractContextManager[Connection]], call: Callable[[Connection], T]
+    ) -> T:
+        def run() -> T:  # in a greenlet: the driver's awaits pass through to the loop
+            with connect() as conn:
+                return call(conn)
 
         self._pending += 1
         try:
-            return await greenlet_spawn(call)
+            return await greenlet_spawn(run)
         finally:
             self._pending -= 1
 
