@@ -80,6 +80,7 @@ from bench.common import (  # noqa: E402  (helpers shared with bench/sip.py)
     machine_busy_seconds,
     memory_kb,
     own_cpu_seconds,
+    own_database,
     percentile,
     ratio,
     seed,
@@ -635,6 +636,32 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             print(f"  memory per call     {ratio(s.memory.per_1000_mb, k.memory.per_1000_mb)}")
 
 
+def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> list[Outcome]:
+    """Each server's sweep; sipline's on `database_url` (SQLite in `tmp` when None)."""
+    outcomes: list[Outcome] = []
+    if args.server in ("both", "sipline"):
+        data_dir = tmp / "sipline"
+        domain, creds = asyncio.run(seed(data_dir, database_url, 2 * args.users))
+        users = Users.split(domain, creds)
+    else:
+        users = Users.split(KAMAILIO_DOMAIN, bench_creds(2 * args.users))
+    if args.server in ("both", "kamailio"):
+        outcomes.append(
+            bench_server("kamailio", lambda: Kamailio(tmp, users, dialog=args.kamailio_dialog), users, tmp, args)
+        )
+    if args.server in ("both", "sipline"):
+        outcomes.append(
+            bench_server(
+                "sipline",
+                lambda: SiplineServer(tmp / "sipline", database_url, shlex.split(args.sipline_args)),
+                users,
+                tmp,
+                args,
+            )
+        )
+    return outcomes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["both", "kamailio", "sipline"], default="both")
@@ -650,7 +677,11 @@ def main() -> int:
     parser.add_argument("--kamailio-dialog", action="store_true",
                         help="Kamailio also tracks each dialog (dialog module), as a B2BUA must")  # fmt: skip
     parser.add_argument("--sipline-args", default="", help='extra `sipline serve` arguments, e.g. "--workers 2"')
-    parser.add_argument("--database-url", help="sipline's database (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        help="sipline's database (default SQLite in a temp dir; PostgreSQL: "
+        "a database of the bench's own is created on that server and dropped)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, sipp traces)")
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -660,31 +691,12 @@ def main() -> int:
             print(f"bench/calls.py needs {binary} (apt-get install sip-tester kamailio)", file=sys.stderr)
             return 1
     tmp = Path(tempfile.mkdtemp(prefix="sipline-calls-bench-"))
-    outcomes: list[Outcome] = []
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"warning: load average {load:.2f} before the runs: other work shares these CPUs", file=sys.stderr)
     try:
-        if args.server in ("both", "sipline"):
-            data_dir = tmp / "sipline"
-            domain, creds = asyncio.run(seed(data_dir, args.database_url, 2 * args.users))
-            users = Users.split(domain, creds)
-        else:
-            users = Users.split(KAMAILIO_DOMAIN, bench_creds(2 * args.users))
-        if args.server in ("both", "kamailio"):
-            outcomes.append(
-                bench_server("kamailio", lambda: Kamailio(tmp, users, dialog=args.kamailio_dialog), users, tmp, args)
-            )
-        if args.server in ("both", "sipline"):
-            outcomes.append(
-                bench_server(
-                    "sipline",
-                    lambda: SiplineServer(tmp / "sipline", args.database_url, shlex.split(args.sipline_args)),
-                    users,
-                    tmp,
-                    args,
-                )
-            )
+        with own_database(args.database_url) as database_url:
+            outcomes = run_all(tmp, args, database_url)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

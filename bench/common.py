@@ -6,6 +6,7 @@ CPU of every process they start; the helpers here read /proc and sipp's statisti
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -78,6 +80,35 @@ async def seed(data_dir: Path, database_url: str | None, users: int) -> tuple[st
 def bench_creds(count: int) -> list[tuple[str, str]]:
     """The (username, password) pairs `seed` creates, for a Kamailio-only run."""
     return [(f"bench{i:05d}", f"pw-{i:05d}-secret") for i in range(count)]
+
+
+@contextlib.contextmanager
+def own_database(url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL URL: a database of the bench's own on that server, dropped at the end."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"sipline_bench_{uuid.uuid4().hex[:12]}"
+
+    async def execute(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- processes --------------------------------------------------------------------------------

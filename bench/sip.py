@@ -62,7 +62,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +86,7 @@ from bench.common import (  # noqa: E402
     last_stats,
     machine_busy_seconds,
     own_cpu_seconds,
+    own_database,
     percentile,
     seed,
     udp_receive_drops,
@@ -838,38 +839,6 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
             f"{'not' if ks.recovered_after is None else f'{ks.recovered_after:.1f} s'} after it)"
         )
     return checks
-
-
-# --- PostgreSQL -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def own_database(url: str | None) -> Iterator[str | None]:
-    """A PostgreSQL URL: a database of the bench's own on that server, dropped at the end."""
-    if not url or not url.startswith("postgresql"):
-        yield url
-        return
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
-    name = f"sipline_bench_{uuid.uuid4().hex[:12]}"
-
-    async def execute(sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(
-            host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- main -------------------------------------------------------------------------------------
