@@ -22,7 +22,7 @@ from .domain.profile import sip_domain
 from .net import StartupError
 from .runtime import Runtime
 from .serve import open_runtime, open_store, run
-from .store import projects, tokens
+from .store import db, projects, tokens
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -119,8 +119,7 @@ def _with_db(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) ->
         print(f"sipline: {exc}", file=sys.stderr)
         return 1
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(f"sipline: database unreachable: {reason}", file=sys.stderr)
+        print(f"sipline: database unreachable: {db.reason(exc)}", file=sys.stderr)
         return 1
 
 

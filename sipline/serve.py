@@ -24,7 +24,7 @@ from .api.app import create_app
 from .config import Settings
 from .net import StartupError, bind_tcp
 from .runtime import Runtime
-from .store import meta, migrate, projects, tokens
+from .store import db, meta, migrate, projects, tokens
 
 if TYPE_CHECKING:
     from .sipserver.server import Sockets
@@ -46,8 +46,7 @@ async def open_store(rt: Runtime) -> None:
         await migrate.upgrade(rt.db)
         problem = await rt.db.write(meta.claim_secret_key, rt.key_fingerprint, rt.box.can_open)
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
+        raise StartupError(f"database {rt.db.describe()} unreachable: {db.reason(exc)}") from None
     if problem is not None:
         raise StartupError(problem)
 
@@ -59,8 +58,7 @@ async def prepare(rt: Runtime) -> tuple[dict[str, Any], str] | None:
     try:
         return await rt.db.write(_bootstrap)
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"database {rt.db.describe()} unreachable: {reason}") from None
+        raise StartupError(f"database {rt.db.describe()} unreachable: {db.reason(exc)}") from None
 
 
 def announce_bootstrap(project: dict[str, Any], token: str, base_url: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy.exc import SQLAlchemyError
 
 from sipline.domain.errors import (
     BadRequest,
@@ -24,8 +25,10 @@ from sipline.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from sipline.store import db
 
 log = logging.getLogger("sipline.api")
+RETRY_AFTER = "5"  # seconds, as the SIP server's 503s say
 
 _TITLES = {
     400: "Bad Request",
@@ -146,6 +149,19 @@ def on_http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     return response
 
 
+def on_store_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 with Retry-After while the database cannot serve (down, restarting, its pool or lock
+    waited for too long): the client may try again, and the log says why in one line, with no
+    traceback. Any other database error is a fault of ours: a 500, as below."""
+    if not db.unavailable(exc):
+        return on_unexpected(request, exc)
+    log.warning("database unavailable on %s %s, answered 503: %s", request.method, request.url.path, db.reason(exc))
+    headers = {"Retry-After": RETRY_AFTER}
+    if _is_laml(request):
+        return laml_error(HTTP_503_SERVICE_UNAVAILABLE, "Service Unavailable", headers)
+    return Response({"error": "Service Unavailable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _is_laml(request):
@@ -156,5 +172,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 EXCEPTION_HANDLERS = {
     SiplineError: on_sipline_error,
     HTTPException: on_http_error,
+    SQLAlchemyError: on_store_error,
+    OSError: on_store_error,  # asyncpg's refused or reset connection comes through unwrapped
     Exception: on_unexpected,
 }

@@ -25,6 +25,7 @@ from sipline.sip.errors import SipParseError
 from sipline.sip.message import SipRequest, SipResponse, make_response, parse_message, parse_uri, serialize
 from sipline.sip.registrar import RegisterPolicy
 from sipline.sip.routing import stamp_top_via
+from sipline.store import db
 
 from .auth import Authenticator
 from .callers import Callers
@@ -179,7 +180,7 @@ class SipService:
         try:
             response = await self._dispatch(request, txn, flow, in_dialog)
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("SIP: store unavailable, answering 503: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
             response = respond(request, 503, headers=[("Retry-After", "5")])
         except Exception:
             log.exception("SIP: failed to handle a %s", request.method)

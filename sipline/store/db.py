@@ -74,6 +74,20 @@ PING_IDLE_AFTER = 2.0  # PostgreSQL: a connection idle this long (s) is pinged b
 _POOL_WAIT_S = 10.0  # PostgreSQL: how long a call waits for a free connection (then TimeoutError)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot serve right now (unreachable, restarting, a
+    connection dropped, its pool or its lock waited for too long), not a fault in what was asked."""
+    if isinstance(exc, OSError | sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+
+
+def reason(exc: BaseException) -> str:
+    """A database error in one line, for a log or a message: the driver's own words when it has some."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class _WriteLockBusy(Exception):
     """Another process holds SQLite's write lock; raised before the function has run."""
 

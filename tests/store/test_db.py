@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
 
 from sipline.store import migrate, projects
-from sipline.store.db import Database, normalize_url
+from sipline.store.db import Database, normalize_url, reason, unavailable
 
 
 async def test_a_write_waits_for_another_process_lock_without_stalling_reads(tmp_path: Path) -> None:
@@ -106,3 +107,28 @@ async def test_writes_that_queue_up_are_committed_together_and_a_failing_one_alo
         assert db._commits - commits <= 2  # one transaction for the queue (not a commit each)
     finally:
         await db.dispose()
+
+
+_LOCKED = sa_exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked\nsecond line"))
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_LOCKED, True),
+        (sa_exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (sa_exc.DBAPIError("SELECT 1", {}, Exception("connection is closed"), connection_invalidated=True), True),
+        (sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+        (sa_exc.ProgrammingError("SELECT", {}, Exception("syntax error")), False),
+        (ValueError("not the database's"), False),
+    ],
+)
+def test_errors_meaning_the_database_cannot_serve_now_are_told_from_faults(exc: BaseException, expected: bool) -> None:
+    assert unavailable(exc) is expected
+
+
+def test_a_database_error_is_told_in_one_line_of_the_drivers_words() -> None:
+    assert reason(_LOCKED) == "database is locked"
+    assert reason(sa_exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached")).startswith("QueuePool limit")
+    assert reason(ConnectionRefusedError()) == "ConnectionRefusedError"  # no words of its own

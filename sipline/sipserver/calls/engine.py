@@ -23,6 +23,7 @@ from sipline.sip.message import SipRequest, SipResponse, serialize
 from sipline.sip.sdp import Refusal, SdpError, filter_sdp
 from sipline.sip.transaction import Deliver, NoAck, ServerInvite, ServerKey, TimedOut, server_key
 from sipline.store import bindings as binding_store
+from sipline.store import db
 from sipline.webhooks import Callbacks, WebhookClient
 
 from ..flows import Datagrams, Flow, UdpFlow
@@ -104,7 +105,7 @@ class CallEngine:
             else:
                 await self._direct(call, request)
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("SIP call %s: store unavailable: %s", call.sid, str(exc).splitlines()[0] if str(exc) else exc)
+            log.warning("SIP call %s: store unavailable: %s", call.sid, db.reason(exc))
             _fail(call, 503, "the store is unavailable")
         except Exception:
             log.exception("SIP call %s failed", call.sid)
