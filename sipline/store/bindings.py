@@ -56,7 +56,7 @@ class Origin:
 class StoredBinding:
     binding: Binding
     origin: Origin
-    row_id: int = 0  # the row it is stored in (replace updates it in place)
+    row_id: int  # the row it is stored in (replace updates it in place)
 
 
 def _stored(row: tuple[Any, ...]) -> StoredBinding:
