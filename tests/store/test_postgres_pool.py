@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from sipline.store.db import PING_IDLE_AFTER, Database
-from tests.conftest import require_postgres
+from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres
 
 LOCK = 7_357_001  # an advisory lock key of these tests' own
 
@@ -26,21 +26,26 @@ class Clock:
         return self.now
 
 
-async def _admin() -> asyncpg.Connection:
-    url = make_url(require_postgres())
-    return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
+@pytest.fixture(scope="module")
+async def pg_url() -> AsyncIterator[str]:
+    """A database of these tests' own: their advisory locks and killed backends touch nothing else."""
+    url = await _create_pg_database(require_postgres())
+    yield url
+    await _drop_pg_database(url)
 
 
 @pytest.fixture
-async def admin() -> AsyncIterator[asyncpg.Connection]:
+async def admin(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the test's own, outside the pool under test."""
-    conn = await _admin()
+    url = make_url(pg_url)
+    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
     yield conn
     await conn.close()
 
 
-async def _database(pool_size: int, clock: Clock) -> Database:
-    return Database(require_postgres(), pool_size=pool_size, clock=clock)
+@pytest.fixture
+def database(pg_url: str) -> Callable[[int, Clock], Database]:
+    return lambda pool_size, clock: Database(pg_url, pool_size=pool_size, clock=clock)
 
 
 def _backend(conn: Connection) -> int:
@@ -75,9 +80,9 @@ async def _gone(admin: asyncpg.Connection, pid: int) -> bool:
     return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
 
 
-async def test_a_connection_that_died_while_idle_is_replaced_before_a_call_uses_it(admin) -> None:
+async def test_a_connection_that_died_while_idle_is_replaced_before_a_call_uses_it(admin, database) -> None:
     clock = Clock()
-    db = await _database(2, clock)
+    db = database(2, clock)
     try:
         first = await db.read(_backend)
         await _terminate(admin, first)  # a server restart, a firewall dropping an idle connection
@@ -88,9 +93,9 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_a_call_uses_
         await db.dispose()
 
 
-async def test_a_busy_connection_is_not_pinged_so_a_death_costs_one_call_and_the_pool_recovers(admin) -> None:
+async def test_a_busy_connection_is_not_pinged_so_a_death_costs_one_call_and_the_pool_recovers(admin, database) -> None:
     clock = Clock()
-    db = await _database(2, clock)
+    db = database(2, clock)
     try:
         first = await db.read(_backend)
         await _terminate(admin, first)
@@ -102,8 +107,8 @@ async def test_a_busy_connection_is_not_pinged_so_a_death_costs_one_call_and_the
         await db.dispose()
 
 
-async def test_a_burst_waits_for_the_pool_instead_of_opening_more_connections(admin) -> None:
-    db = await _database(2, Clock())
+async def test_a_burst_waits_for_the_pool_instead_of_opening_more_connections(admin, database) -> None:
+    db = database(2, Clock())
     try:
         await admin.execute(f"SELECT pg_advisory_lock({LOCK})")  # holds every call until released
         calls = [asyncio.create_task(db.read(_backend_after_lock)) for _ in range(6)]
@@ -117,13 +122,15 @@ async def test_a_burst_waits_for_the_pool_instead_of_opening_more_connections(ad
 
 async def _waiting_on_lock(admin: asyncpg.Connection, count: int) -> bool:
     waiting = await admin.fetchval(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", LOCK
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        LOCK,
     )
     return int(waiting) >= count
 
 
-async def test_as_many_calls_waiting_as_the_pool_holds_make_the_database_saturated(admin) -> None:
-    db = await _database(2, Clock())
+async def test_as_many_calls_waiting_as_the_pool_holds_make_the_database_saturated(admin, database) -> None:
+    db = database(2, Clock())
     try:
         await admin.execute(f"SELECT pg_advisory_lock({LOCK})")
         calls = [asyncio.create_task(db.write(_backend_after_lock)) for _ in range(3)]
