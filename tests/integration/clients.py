@@ -23,6 +23,27 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
+def free_baresip_port() -> int:
+    """A loopback port free for UDP and TCP whose next port is free for TCP too: baresip listens
+    on both at the port and for TLS on the next one (a taken neighbour failed a run: "SIP/TLS
+    transport failed: Address already in use")."""
+    for _ in range(100):
+        port = free_port()
+        held: list[socket.socket] = []
+        try:
+            for candidate in (port, port + 1):
+                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(tcp)
+                tcp.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return port
+    raise RuntimeError("no free loopback port for baresip")
+
+
 def sipp_register(
     workdir: Path, server_port: int, users: list[tuple[str, str, str]], *, timeout: float = 20.0
 ) -> subprocess.CompletedProcess[str]:
@@ -55,7 +76,7 @@ class Baresip:
     ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_baresip_port()
         config = [
             "poll_method epoll",
             f"sip_listen 127.0.0.1:{self.port}",

@@ -536,8 +536,8 @@ async def test_a_call_that_is_over_is_let_go_while_late_copies_of_its_messages_a
         del call
         alice.in_dialog(caller, "BYE")
         assert (await alice.response(caller.call_id, method="BYE")).status == 200
-        bye = await bob.request("BYE", call_id=callee.call_id)
-        bob.send(bob.reply(bye, 200, "OK"))
+        first_bye = await bob.request("BYE", call_id=callee.call_id)
+        bob.send(bob.reply(first_bye, 200, "OK"))
         await asyncio.wait_for(life, 5)
         # Its INVITE transactions live on for 32 s (Timers L and M), but hold none of the call:
         # thousands of finished calls kept whole made the collector's full passes stall everything.
@@ -554,6 +554,11 @@ async def test_a_call_that_is_over_is_let_go_while_late_copies_of_its_messages_a
         bob.send(bob.reply(callee.invite, 200, "OK", tag="late-fork", body=ANSWER))
         assert (await bob.request("ACK", call_id=callee.call_id)).headers.get("To").endswith("tag=late-fork")
         bye = await bob.request("BYE", call_id=callee.call_id)
+        while bye.headers.get("Via") == first_bye.headers.get("Via"):
+            # The first BYE sent again (Timer E): the loop was busy past T1 (the collection above,
+            # on a loaded machine) before it read our 200. A phone answers a copy again.
+            bob.send(bob.reply(bye, 200, "OK"))
+            bye = await bob.request("BYE", call_id=callee.call_id)
         assert bye.headers.get("To").endswith("tag=late-fork")
         bob.send(bob.reply(bye, 200, "OK"))
         with pytest.raises(TimeoutError):
