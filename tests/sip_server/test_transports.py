@@ -335,3 +335,27 @@ async def test_stale_requests_that_would_start_work_are_shed_and_the_rest_answer
         assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 2
     finally:
         transport.close()
+
+
+async def test_requests_that_would_start_work_are_shed_unread_while_the_store_is_saturated(
+    server: SipServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Saturation itself is PostgreSQL's pool (tests/store/test_postgres_pool.py); here, what UDP does with it.
+    monkeypatch.setattr(type(server.service.runtime.db), "saturated", property(lambda _db: True))
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Udp, remote_addr=("127.0.0.1", server.ports["udp"]))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        before = scrape()
+        transport.sendto(_message("REGISTER sip:sip.localhost SIP/2.0", "To: <sip:a@sip.localhost>"))  # shed
+        bye = _message("BYE sip:b@127.0.0.1 SIP/2.0", "To: <sip:b@127.0.0.1>;tag=9", "Max-Forwards: 70")
+        transport.sendto(bye.replace(b"127.0.0.1:5070", f"127.0.0.1:{port}".encode()))
+        answer = await asyncio.wait_for(client.received.get(), 5)
+        assert answer.startswith(b"SIP/2.0 481"), answer  # work that ends something is still served
+        assert client.received.empty()
+        after = scrape()
+        assert moved(before, after, "sipline_sip_requests_shed_total") == 1
+        # Unread: only the BYE reached the service (the REGISTER was not parsed, then dropped).
+        assert moved(before, after, "sipline_sip_messages_received_total", transport="udp", kind="request") == 1
+    finally:
+        transport.close()

@@ -5,9 +5,11 @@ server needs and that transport cannot give:
 
 - when the kernel received each datagram (SO_TIMESTAMPNS, on Linux). A request that would start
   new work (a REGISTER to challenge, a new call) and has waited longer than SHED_AFTER is dropped
-  unread, before any parsing. Its sender retransmits it (RFC 3261 §17), and by then either the
-  backlog has gone or the copy is dropped again: the server spends its time finishing the
-  registrations and calls it has started, not answering requests already sent again.
+  unread, before any parsing; so is one that comes while the store is saturated (PostgreSQL's
+  pool has as many calls waiting as it holds: `Database.saturated`). Its sender retransmits it
+  (RFC 3261 §17), and by then either the backlog has gone or the copy is dropped again: the
+  server spends its time finishing the registrations and calls it has started, not answering
+  requests already sent again.
 - reading ahead of answering. Each time the socket is readable, what waits in it is moved to a
   queue of our own (up to READ_AHEAD datagrams), and answering goes on from that queue for a few
   milliseconds at a time. The kernel's buffer is small (net.core.rmem_max caps it, 416 KiB by
@@ -154,10 +156,12 @@ class UdpReceiver:
         self._resuming = False
         queue, started = self._queue, time.perf_counter()
         siblings = self.service.siblings
+        db = self.service.runtime.db
         answered = 0
         while queue:
             data, address, received = queue.popleft()
-            if received is not None and time.time() - received > SHED_AFTER and starts_work(data):
+            stale = received is not None and time.time() - received > SHED_AFTER
+            if (stale or db.saturated) and starts_work(data):  # unread: parsing it would cost more
                 metrics.sip_shed()
                 continue
             if siblings is not None:  # it may be another worker's (sipline.sipserver.siblings)
