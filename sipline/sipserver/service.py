@@ -145,8 +145,10 @@ class SipService:
             return None
         in_dialog = request_dialog_id(message) is not None
         if not in_dialog and message.method != "CANCEL" and (busy or self._store_saturated(message)):
-            log.debug("SIP: busy, dropped a %s from %r", message.method, flow)
+            log.debug("SIP: busy, shed a %s from %r", message.method, flow)
             metrics.sip_shed()
+            if flow.reliable:  # nothing is sent again over TCP or TLS: say so, at no cost to the store
+                flow.send(serialize(respond(message, 503, headers=[("Retry-After", "5")])))
             return None
         txn = self.transactions.server(message, flow)
         if message.method == "INVITE":
@@ -156,8 +158,9 @@ class SipService:
 
     def _store_saturated(self, request: SipRequest) -> bool:
         """The store has as much waiting as it can take (PostgreSQL's pool), and this request would
-        start more work: it has no credentials yet. Its sender retransmits it; a request answering
-        our challenge finishes work already started, and is served."""
+        start more work: it has no credentials yet. A UDP sender retransmits it, a TCP or TLS one
+        gets a 503 with Retry-After; a request answering our challenge finishes work already
+        started, and is served."""
         headers = request.headers
         return (
             self.runtime.db.saturated

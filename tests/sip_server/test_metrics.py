@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from sipline.api.app import create_app
 from sipline.runtime import Runtime
-from sipline.sip.message import SipResponse
+from sipline.sip.message import SipResponse, parse_message
 from sipline.sipserver.service import SipService
 from tests.conftest import new_project
 from tests.scrape import Samples, moved, off_vocabulary, parse, scrape, value
@@ -114,6 +114,19 @@ async def test_new_requests_are_dropped_while_the_store_is_saturated(runtime, si
     assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 1
     monkeypatch.undo()
     assert (await phone.register()).status == 200  # sent again once the store has room, it is answered
+
+
+async def test_over_tcp_a_request_shed_while_the_store_is_saturated_is_answered_503(
+    runtime, sip_client, service, monkeypatch
+):
+    phone = await _phone(runtime, sip_client, service)
+    monkeypatch.setattr(type(runtime.db), "saturated", property(lambda _db: True))
+    before = scrape()
+    sent = await exchange(service, phone.register_bytes(), RecordingFlow("tcp"))  # nothing is sent again over TCP
+    assert moved(before, scrape(), "sipline_sip_requests_shed_total") == 1
+    (answer,) = [parse_message(data) for data in sent]
+    assert isinstance(answer, SipResponse)
+    assert (answer.status, answer.headers.get("Retry-After")) == (503, "5")
 
 
 async def test_a_request_answering_a_challenge_is_served_while_the_store_is_saturated(
