@@ -28,7 +28,6 @@ from sipline.domain.errors import (
 from sipline.store import db
 
 log = logging.getLogger("sipline.api")
-RETRY_AFTER = "5"  # seconds, as the SIP server's 503s say
 
 _TITLES = {
     400: "Bad Request",
@@ -156,7 +155,7 @@ def on_store_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     if not db.unavailable(exc):
         return on_unexpected(request, exc)
     log.warning("database unavailable on %s %s, answered 503: %s", request.method, request.url.path, db.reason(exc))
-    headers = {"Retry-After": RETRY_AFTER}
+    headers = {"Retry-After": str(db.RETRY_AFTER)}
     if _is_laml(request):
         return laml_error(HTTP_503_SERVICE_UNAVAILABLE, "Service Unavailable", headers)
     return Response({"error": "Service Unavailable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE, headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sipline import __version__
 from sipline.sip.headers import generate_tag
 from sipline.sip.message import SipRequest, SipResponse, make_response
+from sipline.store.db import RETRY_AFTER
 
 SERVER = f"sipline/{__version__}"
 
@@ -32,3 +33,8 @@ def respond(
 def warning(text: str) -> tuple[str, str]:
     """A Warning header (RFC 3261 §20.43, code 399: miscellaneous) that says why, for people."""
     return ("Warning", '399 sipline "' + text.replace('"', "'").replace("\\", "/")[:200] + '"')
+
+
+def unavailable(request: SipRequest) -> SipResponse:
+    """503 with Retry-After: the store cannot serve now (down, or saturated); try again later."""
+    return respond(request, 503, headers=[("Retry-After", str(RETRY_AFTER))])

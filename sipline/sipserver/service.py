@@ -37,7 +37,8 @@ from .nodes import Nodes
 from .registrar import Registrar
 from .relay import Relay
 from .resolve import Resolver
-from .responses import respond, warning
+from .responses import respond, unavailable, warning
+from .shedding import starts_work
 from .throttle import AuthThrottle, ThrottlePolicy
 from .transactions import ServerTransaction, Transactions
 
@@ -144,29 +145,20 @@ class SipService:
             self.calls.ack(message, flow)
             return None
         in_dialog = request_dialog_id(message) is not None
-        if not in_dialog and message.method != "CANCEL" and (busy or self._store_saturated(message)):
+        # Shed: while the transport is busy, any new transaction out of a dialog; while the store
+        # is saturated, a request that would start work (one answering our challenge finishes
+        # work already started, and is served).
+        if not in_dialog and message.method != "CANCEL" and (busy or (self.runtime.db.saturated and starts_work(data))):
             log.debug("SIP: busy, shed a %s from %r", message.method, flow)
             metrics.sip_shed()
             if flow.reliable:  # nothing is sent again over TCP or TLS: say so, at no cost to the store
-                flow.send(serialize(respond(message, 503, headers=[("Retry-After", "5")])))
+                flow.send(serialize(unavailable(message)))
             return None
         txn = self.transactions.server(message, flow)
         if message.method == "INVITE":
             # At once, so that the caller stops retransmitting while we look things up (§17.2.1).
             self.transactions.respond(txn, make_response(message, 100))
         return start_task(self._answer(message, txn, flow, in_dialog))
-
-    def _store_saturated(self, request: SipRequest) -> bool:
-        """The store has as much waiting as it can take (PostgreSQL's pool), and this request would
-        start more work: it has no credentials yet. A UDP sender retransmits it, a TCP or TLS one
-        gets a 503 with Retry-After; a request answering our challenge finishes work already
-        started, and is served."""
-        headers = request.headers
-        return (
-            self.runtime.db.saturated
-            and headers.get("Authorization") is None
-            and headers.get("Proxy-Authorization") is None
-        )
 
     def _bad_request(self, exc: SipParseError, flow: Flow) -> None:
         log.debug("bad SIP from %r: %s", flow, exc.reason)
@@ -184,7 +176,7 @@ class SipService:
             response = await self._dispatch(request, txn, flow, in_dialog)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
-            response = respond(request, 503, headers=[("Retry-After", "5")])
+            response = unavailable(request)
         except Exception:
             log.exception("SIP: failed to handle a %s", request.method)
             response = respond(request, 500)

@@ -72,6 +72,7 @@ _LOCK_POLL_MS = 2  # how long each try for another process's write lock waits
 _LOCK_WAIT_S = 10.0  # how long writes wait for it in all, as busy_timeout=10000 elsewhere
 PING_IDLE_AFTER = 2.0  # PostgreSQL: a connection idle this long (s) is pinged before it is used
 _POOL_WAIT_S = 10.0  # PostgreSQL: how long a call waits for a free connection (then TimeoutError)
+RETRY_AFTER = 5  # seconds: how long clients are told to wait (Retry-After) while the database cannot serve
 
 
 def unavailable(exc: BaseException) -> bool:

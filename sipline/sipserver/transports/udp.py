@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import socket
 import struct
 import sys
@@ -34,6 +33,7 @@ from collections.abc import Callable
 from sipline import metrics
 from sipline.sipserver.flows import UdpFlow
 from sipline.sipserver.service import SipService
+from sipline.sipserver.shedding import starts_work
 
 log = logging.getLogger("sipline.sip.udp")
 
@@ -46,22 +46,6 @@ _SLICE = 0.002  # seconds of answering, then back to the loop (its sockets, time
 _SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if sys.platform == "linux" else 0
-
-_CONTINUES = frozenset((b"ACK", b"CANCEL", b"BYE", b"PRACK"))
-_ANSWERED = re.compile(rb"\r\n(?:proxy-)?authorization[ \t]*:", re.IGNORECASE)
-_TO_TAG = re.compile(rb"\r\n(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=", re.IGNORECASE)
-
-
-def starts_work(data: bytes) -> bool:
-    """A request that starts new work: out of any dialog, not answering a challenge, not ending
-    anything (a first REGISTER, a new INVITE, a ping). Responses and the rest finish work."""
-    if data.startswith(b"SIP/"):
-        return False
-    method = data[: data.find(b" ")]
-    if method in _CONTINUES:
-        return False
-    head = data[: data.find(b"\r\n\r\n")]
-    return _ANSWERED.search(head) is None and _TO_TAG.search(head) is None
 
 
 class UdpSocket:
