@@ -35,6 +35,11 @@ def warning(text: str) -> tuple[str, str]:
     return ("Warning", '399 sipline "' + text.replace('"', "'").replace("\\", "/")[:200] + '"')
 
 
+# With a 503 from us: the store cannot serve now (down, or saturated). Without it, a client must
+# take the 503 as a 500 (RFC 3261 §21.5.4) rather than try again.
+RETRY_LATER = ("Retry-After", str(RETRY_AFTER))
+
+
 def unavailable(request: SipRequest) -> SipResponse:
-    """503 with Retry-After: the store cannot serve now (down, or saturated); try again later."""
-    return respond(request, 503, headers=[("Retry-After", str(RETRY_AFTER))])
+    """503 with Retry-After: the store cannot serve now; try again later."""
+    return respond(request, 503, headers=[RETRY_LATER])

@@ -14,10 +14,12 @@ import weakref
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from sipline.runtime import Runtime
 from sipline.sip.message import serialize
 from sipline.sip.transaction import NoAck
+from sipline.sipserver.calls import engine
 from sipline.sipserver.server import SipServer
 from tests.conftest import new_project
 from tests.sip_server.ua import ANSWER, OFFER, SRTP_OFFER, UA, Leg
@@ -116,6 +118,21 @@ async def test_an_unknown_user_is_404_and_one_without_devices_is_480(world: Worl
             alice.ack_failure(leg, final)
     statuses = sorted((r["status"], r["sip_result_code"]) for r in await world.calls())
     assert statuses == [("failed", 404), ("failed", 480)]
+
+
+async def test_a_call_the_store_cannot_serve_gets_503_with_retry_after(world: World, monkeypatch: pytest.MonkeyPatch):
+    a, b = await world.project.create(), await world.project.create()
+
+    def down(*args: object) -> None:
+        raise OperationalError("SELECT", {}, ConnectionRefusedError("the database is down"))
+
+    monkeypatch.setattr(engine, "find_callee", down)
+    async with world.ua(a) as alice:
+        leg = await alice.invite(b["username"])
+        final = await alice.response(leg.call_id)
+        # Without Retry-After the caller would have to take it as a 500 (RFC 3261 §21.5.4).
+        assert (final.status, final.headers.get("Retry-After")) == (503, "5")
+        alice.ack_failure(leg, final)
 
 
 async def test_nobody_answering_ends_in_480_after_the_ring_timeout(world: World):

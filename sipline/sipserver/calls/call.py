@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -204,13 +204,13 @@ class Call:
         why: str | None = None,
         record_status: str | None = None,
         error_code: int | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Answer the caller with a failure (never answered), and end the call; `record_status`
         is what its Call record says (derived from `status` when not given), `error_code` the
         SignalWire/Twilio error behind it (11200, 12100), if any."""
         if self.txn.final is None:
-            headers = [warning(why)] if why else []
-            self._to_caller(status, reason, headers=headers)
+            self._to_caller(status, reason, headers=[*headers, *([warning(why)] if why else [])])
         self._end(why or reason or str(status), status=record_status, error_code=error_code)
 
     def hang_up(self, why: str = "hung up") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +28,7 @@ from sipline.store import db
 from sipline.webhooks import Callbacks, WebhookClient
 
 from ..flows import Datagrams, Flow, UdpFlow
-from ..responses import respond, warning
+from ..responses import RETRY_LATER, respond, warning
 from ..transactions import ServerTransaction
 from . import media
 from .call import Call, DialOutcome, Identity, caller_identity, dialled, from_header
@@ -106,7 +107,7 @@ class CallEngine:
                 await self._direct(call, request)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("SIP call %s: store unavailable: %s", call.sid, db.reason(exc))
-            _fail(call, 503, "the store is unavailable")
+            _fail(call, 503, "the store is unavailable", headers=[RETRY_LATER])
         except Exception:
             log.exception("SIP call %s failed", call.sid)
             _fail(call, 500, "sipline failed")
@@ -328,12 +329,12 @@ class CallEngine:
         await self.webhooks.aclose()
 
 
-def _fail(call: Call, status: int, why: str) -> None:
+def _fail(call: Call, status: int, why: str, headers: Sequence[tuple[str, str]] = ()) -> None:
     """End a call that its task left unfinished: `status` to a caller not yet answered."""
     if call.ended:
         return
     if call.txn.final is None:
-        call.reject(status, why=why)
+        call.reject(status, why=why, headers=headers)
     else:
         call.hang_up(why)
 
