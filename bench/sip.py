@@ -1,24 +1,28 @@
 """SIP registrar benchmark: sipline against Kamailio, the same sipp command lines, in one run.
 
-    .venv/bin/python bench/sip.py [--server both|sipline|kamailio] [--users 10000]
+    .venv/bin/python bench/sip.py [--server all|sipline|bare|kamailio[,...]] [--users 10000]
                                   [--rates 500,1000,2000,...] [--step-seconds 10] [--prime-rate 1000]
                                   [--probe-rate 50] [--storm-rate R] [--storm-seconds 30] [--recovery-rate R]
                                   [--recovery-seconds 60] [--no-storm] [--database-url URL]
                                   [--sipline-args "..."] [--kamailio-children 2] [--kamailio-db sqlite|text]
-                                  [--strict] [--keep]
+                                  [--bare-workers N] [--strict] [--keep]
 
 One registration is tests/integration/sipp/register_digest.xml: REGISTER, 401, REGISTER with digest,
-200. Both servers run unpinned on the same 2 cores as sipp (whose CPU is accounted for), with the
+200. The servers run unpinned on the same 2 cores as sipp (whose CPU is accounted for), with the
 same sipp command lines; sipp's call limit (-l) is set so high that it never throttles a server.
+`--server all` (the default; `both` is its old name) runs sipline, the bare Python registrar of
+bench/sip_bare.py (the ceiling of a CPython registrar, as asgi_bare.py is for the API: --bare-workers
+processes, as many as sipline's --workers by default), then Kamailio.
 
-For each server (sipline first, then Kamailio):
+For each server (sipline first, then the bare one, then Kamailio):
 
 1. Users: N endpoints (bench00000..). sipline: seeded through the store (bench/common.py `seed`,
    sipline stopped). Kamailio: bench/kamailio/kamailio.cfg (2 UDP workers, auth_db on SQLite with
    HA1 precomputed, usrloc in memory), 2 GB of shm reserved and UDP buffers up to 4 MB.
 2. Devices: one sipp local port per server stands for the N devices (Contact user@127.0.0.1:PORT),
    the same port in every run, so that every registration after the first refreshes a binding. The
-   server starts and every device registers once (`prime`: --prime-rate, slower for the failed).
+   server starts and every device registers once (`prime`: --prime-rate, slower for the failed; not
+   the bare server, which keeps no bindings).
 3. Rate sweep: for each offered rate R, one sipp places R x --step-seconds registrations at R/s,
    cycling through the N devices (so each device re-registers every N / R seconds: refreshes, the
    registrar's steady state). Per step: registrations ok and failed, retransmissions, the achieved
@@ -34,8 +38,10 @@ For each server (sipline first, then Kamailio):
    registration failed). Goodput = 200s received per second while the storm lasts. Then recovery:
    the devices whose last attempt of the storm failed (their phones would say "not registered")
    register again at --recovery-rate, pass after pass for the ones still failing, until all are
-   registered or --recovery-seconds after the storm's end.
-5. Prints the tables, the storm summaries, then the ratios sipline / Kamailio and the goals LAST.
+   registered or --recovery-seconds after the storm's end. The bare server gets the latency step
+   only: it answers whatever it reads, and has no failure mode for a storm to show.
+5. Prints the tables, the storm summaries, then the goals LAST: the ratio sipline / Kamailio, with
+   bare Python / Kamailio, sipline / bare Python and each server's CPU per registration at capacity.
 
 Exit status: 1 on a crash (the bench's or a server's), 0 otherwise; with --strict, 2 when a goal is
 missed. Every process started is stopped, also on Ctrl-C or an error; working files live in a temp
@@ -82,19 +88,24 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     digest,
     free_port,
+    group_pids,
     last_int,
     last_stats,
     machine_busy_seconds,
     own_cpu_seconds,
     own_database,
     percentile,
+    ratio,
     seed,
+    stop_group,
     udp_receive_drops,
     write_subscribers,
 )
 
 SCENARIO = SIPP_DIR / "register_digest.xml"
 LOGGED = SIPP_DIR / "register_logged.xml"
+SIP_BARE = ROOT / "bench" / "sip_bare.py"
+SERVERS = ("sipline", "bare", "kamailio")  # --server all, in this order
 KAMAILIO_CFG = ROOT / "bench" / "kamailio" / "kamailio.cfg"
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 KAMAILIO_DOMAIN = "default.sip.localhost"  # only when sipline is not run (its domain otherwise)
@@ -157,6 +168,11 @@ class Run:
     def saturated(self) -> bool:
         return self.achieved < 0.9 * self.offered
 
+    @property
+    def sipp_busy(self) -> bool:
+        """sipp above 85 % of a core: sipp, not the server, may be the limit."""
+        return self.sipp_cpu > 0.85
+
     def pct(self, p: float) -> float:
         return percentile(self.times_ms, p)
 
@@ -184,7 +200,7 @@ class Run:
             flags.append(f"({self.failure_text()})")
         if self.saturated:
             flags.append("saturated")
-        if self.sipp_cpu > 0.85:
+        if self.sipp_busy:
             flags.append("sipp busy")
         if self.other_cpu > 0.25:
             flags.append("machine shared")
@@ -547,7 +563,44 @@ def postgres_backends(database: str) -> list[int]:
     return pids
 
 
-Server = Kamailio | Sipline
+class Bare:
+    """bench/sip_bare.py: the bare Python registrar, `workers` processes on one UDP socket."""
+
+    name = "bare"
+
+    def __init__(self, tmp: Path, workers: int) -> None:
+        self.tmp = tmp
+        self.workers = workers
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Bare:
+        self.port = free_port()
+        self.log = self.tmp / f"sip_bare-{self.port}.log"
+        cmd = [sys.executable, str(SIP_BARE), "--port", str(self.port), "--workers", str(self.workers)]
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while self.log.read_text().count("sip_bare: worker ") < self.workers:  # one line a worker serving
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"sip_bare did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return group_pids(self.proc.pid) if self.proc else []
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_group(proc)
+
+
+Server = Kamailio | Sipline | Bare
 
 
 def settle(server: Server, timeout: float = 15.0) -> None:
@@ -583,6 +636,7 @@ class Storm:
 @dataclass
 class Outcome:
     name: str
+    processes: str = ""  # how many serve: "2 workers"
     steps: list[Run] = field(default_factory=list)
     prime: Registering | None = None
     storm: Storm | None = None
@@ -598,9 +652,20 @@ class Outcome:
         step = self.capacity_step
         return step.achieved if step else 0.0
 
+    @property
+    def at_least(self) -> str:
+        """The words "at least " when the capacity is a lower bound: the sweep's last step was still
+        clean, or sipp was busy in the first step that was not (the load generator's limit, perhaps)."""
+        over = [step for step in self.steps if not step.clean]
+        return "at least " if self.steps and (not over or over[0].sipp_busy) else ""
 
-def prime(server: Server, devices: Devices, workdir: Path, rate: float) -> Registering:
-    """Every device registered once (passes until all are, at most 120 s)."""
+
+def prime(server: Server, devices: Devices, workdir: Path, rate: float) -> Registering | None:
+    """Every device registered once (passes until all are, at most 120 s); not the bare server's,
+    which keeps no bindings."""
+    if isinstance(server, Bare):
+        print("  no devices registered first: the bare server keeps no bindings", flush=True)
+        return None
     everyone = list(range(len(devices.creds)))
     result = register_all(server, devices, everyone, workdir, rate, time.monotonic() + 120, "prime", slow_down=True)
     passes = ", ".join(f"{r.offered:g}/s: {r.ok} ok, {r.failed} failed" for r in result.passes)
@@ -641,6 +706,8 @@ def sweep(
                 break
         if outcome.steps and outcome.steps[-1].clean:
             print("  (the sweep ended before the server did: offer higher --rates for its capacity)", flush=True)
+        elif outcome.capacity_step and next(step for step in outcome.steps if not step.clean).sipp_busy:
+            print("  (sipp was busy in the first step that failed: the capacity may be sipp's, not the server's)")
         elif outcome.steps and outcome.capacity_step is None:
             print(f"  (no clean step: the capacity is under {args.rates[0]:g}/s, offer lower --rates)", flush=True)
 
@@ -655,9 +722,14 @@ def storm(
     storm_rate: float,
     recovery_rate: float,
 ) -> None:
+    """A fresh server, every device registered, the latency step at half of capacity, the storm and
+    the recovery; the bare server only gets the latency step (it has no failure mode to storm)."""
     result = outcome.storm = Storm(storm_rate, args.storm_seconds)
     half = outcome.capacity / 2
-    print(f"\n== {name}: a fresh server, every device registered, latency at half of capacity, storm", flush=True)
+    if name == "bare":
+        print(f"\n== {name}: a fresh server, latency at half of capacity", flush=True)
+    else:
+        print(f"\n== {name}: a fresh server, every device registered, latency at half of capacity, storm", flush=True)
     with make_server() as server:
         rate = min(args.prime_rate, max(50, round(0.8 * outcome.capacity))) if outcome.capacity else args.prime_rate
         result.prime = prime(server, devices, tmp / f"{name}-storm-prime", rate)
@@ -675,6 +747,9 @@ def storm(
                 probe_rate=args.probe_rate,
             )
             print(result.latency.row(), flush=True)
+        if name == "bare":
+            print("  (no storm and no recovery for the bare server: it answers whatever it reads)", flush=True)
+            return
         settle(server)
         calls = max(1, round(storm_rate * args.storm_seconds))
         started = time.monotonic()
@@ -761,13 +836,14 @@ def latencies(run: Run) -> str:
 
 def summary(o: Outcome) -> None:
     step = o.capacity_step
-    print(f"\n{o.name}:")
+    print(f"\n{o.name} ({o.processes}):")
     if step is None:
         print("  capacity: no clean step")
     else:
         print(
-            f"  capacity {o.capacity:.0f} registrations/s (offered {step.offered:g}/s): {latencies(step)}; "
-            f"server CPU {step.server_cpu:.0%} of a core, sipp {step.sipp_cpu:.0%}"
+            f"  capacity {o.at_least}{o.capacity:.0f} registrations/s (offered {step.offered:g}/s): {latencies(step)}; "
+            f"server CPU {step.server_cpu:.0%} of a core ({cpu_ms_per_registration(step):.3f} ms a registration), "
+            f"sipp {step.sipp_cpu:.0%}"
         )
     s = o.storm
     if s is not None and s.latency is not None:
@@ -775,6 +851,10 @@ def summary(o: Outcome) -> None:
         print(f"  at half of capacity ({lat.offered:g}/s): {latencies(lat)}; {lat.failed} failed")
     if o.crashed:
         print(f"  CRASH: {o.crashed}")
+
+
+def label(o: Outcome) -> str:
+    return "bare Python" if o.name == "bare" else o.name
 
 
 def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
@@ -786,7 +866,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
     for o in outcomes:
         summary(o)
     by_name = {o.name: o for o in outcomes}
-    s, k = by_name.get("sipline"), by_name.get("kamailio")
+    s, b, k = by_name.get("sipline"), by_name.get("bare"), by_name.get("kamailio")
     checks: list[bool] = []
 
     def check(text: str, ok: bool | None) -> None:
@@ -804,7 +884,23 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
             r >= GOAL_RATIO if k.capacity else None,
         )
         check(f"capacity ratio {r:.2f} >= {FLOOR_RATIO:.2f} (floor)", r >= FLOOR_RATIO if k.capacity else None)
+    # the bare Python registrar: how much of the gap is CPython's floor, how much sipline's own work
+    for over, under, what in (
+        (b, k, "the ceiling of a CPython registrar against Kamailio (above 1: CPython's floor is none of the gap)"),
+        (s, b, "the share of that ceiling left after sipline's own work"),
+    ):
+        if over and under:
+            figures = f"{over.at_least}{over.capacity:.0f} / {under.at_least}{under.capacity:.0f} registrations/s"
+            print(
+                f"  [info] {label(over)} / {label(under)}: capacity ratio {ratio(over.capacity, under.capacity)} "
+                f"({figures}): {what}"
+            )
+    cpu = [f"{label(o)} {cpu_ms_per_registration(o.capacity_step):.3f} ms" for o in outcomes if o.capacity_step]
+    if cpu:
+        print(f"  [info] server CPU per registration at capacity: {', '.join(cpu)}")
     for o in outcomes if not (s and k) else [s]:
+        if o is b and (s or k):
+            continue  # a ceiling, not a server with goals
         if not (s and k):
             check(f"{o.name} capacity {o.capacity:.0f} registrations/s", o.capacity > 0)
         st = o.storm
@@ -845,7 +941,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
 
 
 def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> list[Outcome]:
-    names = ["sipline", "kamailio"] if args.server == "both" else [args.server]
+    names = args.server
     if "sipline" in names:
         domain, creds = asyncio.run(seed(tmp / "sipline", database_url, args.users + 1))
     else:
@@ -858,10 +954,15 @@ def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> li
         make_server: Callable[[], Server]
         if name == "sipline":
             make_server = functools.partial(Sipline, tmp / "sipline", database_url, shlex.split(args.sipline_args))
+            processes = plural(sipline_workers(args.sipline_args), "worker")
+        elif name == "bare":
+            make_server = functools.partial(Bare, tmp, args.bare_workers)
+            processes = plural(args.bare_workers, "worker")
         else:
             make_server = functools.partial(Kamailio, tmp, devices, args.kamailio_children, args.kamailio_db)
+            processes = plural(args.kamailio_children, "child", "children")
 
-        outcome = Outcome(name)
+        outcome = Outcome(name, processes)
         outcomes.append(outcome)
         try:
             sweep(name, make_server, devices, tmp, args, outcome)
@@ -879,13 +980,44 @@ def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> li
     return outcomes
 
 
+def servers(text: str) -> list[str]:
+    """--server: `all` (`both`, its name from before the bare server), or some of SERVERS, comma-separated."""
+    if text in ("all", "both"):
+        return list(SERVERS)
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    if not names or names - set(SERVERS):
+        raise argparse.ArgumentTypeError(f"{text!r}: all, or a comma-separated list of {', '.join(SERVERS)}")
+    return [name for name in SERVERS if name in names]
+
+
+def sipline_workers(sipline_args: str) -> int:
+    """The `--workers N` of --sipline-args; 1, sipline's default, without it."""
+    words = shlex.split(sipline_args)
+    for i, word in enumerate(words):
+        if word.startswith("--workers="):
+            return int(word.partition("=")[2])
+        if word == "--workers" and i + 1 < len(words):
+            return int(words[i + 1])
+    return 1
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=["both", "sipline", "kamailio"], default="both")
+    parser.add_argument(
+        "--server",
+        type=servers,
+        default="all",
+        metavar="all|sipline|bare|kamailio[,...]",
+        help="which servers, run in the order sipline, bare, kamailio (default all; `both` is all)",
+    )
     parser.add_argument("--users", type=int, default=10_000, help="devices (endpoints), each with its binding")
     parser.add_argument(
         "--rates",
@@ -917,6 +1049,9 @@ def main() -> int:
     )
     parser.add_argument("--sipline-args", default="", help='extra `sipline serve` arguments, e.g. "--workers 2"')
     parser.add_argument("--kamailio-children", type=int, default=2, help="Kamailio's UDP worker processes")
+    parser.add_argument(
+        "--bare-workers", type=int, help="the bare Python registrar's processes (default: as many as sipline's)"
+    )
     has_sqlite = (KAMAILIO_MODULES / "db_sqlite.so").exists()
     parser.add_argument(
         "--kamailio-db",
@@ -928,7 +1063,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, sipp traces)")
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    needed = ["sipp"] + (["kamailio"] if args.server in ("both", "kamailio") else [])
+    args.bare_workers = args.bare_workers or sipline_workers(args.sipline_args)
+    needed = ["sipp"] + (["kamailio"] if "kamailio" in args.server else [])
     for binary in needed:
         if not shutil.which(binary):
             print(f"bench/sip.py needs {binary} (apt-get install sip-tester kamailio)", file=sys.stderr)
