@@ -198,16 +198,32 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             proc.wait(timeout=5)
 
 
-class KamailioProcess:
-    """Kamailio in the foreground on a free loopback port, for a `with` block; each bench says
-    which configuration and listeners (`arguments`). 2 GB of shm reserved (KAMAILIO_SHM_MB)."""
-
-    name = "kamailio"
+class ServerProcess:
+    """A server started in a session of its own (`proc`), for a `with` block: its CPU is that of
+    its whole process group, and leaving the block stops the group."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return group_pids(self.proc.pid) if self.proc else []
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_group(proc)
+
+
+class KamailioProcess(ServerProcess):
+    """Kamailio in the foreground on a free loopback port, for a `with` block; each bench says
+    which configuration and listeners (`arguments`). 2 GB of shm reserved (KAMAILIO_SHM_MB)."""
+
+    name = "kamailio"
 
     def arguments(self, port: int) -> list[str]:
         raise NotImplementedError
@@ -229,17 +245,6 @@ class KamailioProcess:
             self.__exit__()
             raise
         return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def pids(self) -> list[int]:
-        return group_pids(self.proc.pid) if self.proc else []
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_group(proc)
 
 
 def write_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]) -> None:

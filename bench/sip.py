@@ -82,13 +82,13 @@ from bench.common import (  # noqa: E402
     ProbeError,
     ProbeThread,
     Response,
+    ServerProcess,
     SiplineServer,
     bench_creds,
     counter,
     cpu_seconds,
     digest,
     free_port,
-    group_pids,
     last_int,
     last_stats,
     machine_busy_seconds,
@@ -97,7 +97,6 @@ from bench.common import (  # noqa: E402
     percentile,
     ratio,
     seed,
-    stop_group,
     udp_receive_drops,
     write_subscribers,
 )
@@ -563,16 +562,14 @@ def postgres_backends(database: str) -> list[int]:
     return pids
 
 
-class Bare:
+class Bare(ServerProcess):
     """bench/sip_bare.py: the bare Python registrar, `workers` processes on one UDP socket."""
 
     name = "bare"
 
     def __init__(self, tmp: Path, workers: int) -> None:
-        self.tmp = tmp
+        super().__init__(tmp)
         self.workers = workers
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Bare:
         self.port = free_port()
@@ -587,17 +584,6 @@ class Bare:
                 raise RuntimeError(f"sip_bare did not start: {self.log.read_text()[-2000:]}")
             time.sleep(0.05)
         return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def pids(self) -> list[int]:
-        return group_pids(self.proc.pid) if self.proc else []
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_group(proc)
 
 
 Server = Kamailio | Sipline | Bare
