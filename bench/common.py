@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from sqlalchemy.engine import make_url
+
 from sipline.config import Settings
 from sipline.domain.endpoint import empty_record
 from sipline.runtime import Runtime
@@ -31,6 +33,7 @@ from sipline.serve import prepare
 from sipline.store import projects
 from sipline.store.schema import sip_endpoints
 from tests.integration.sipline_process import Sipline
+from tests.postgres import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SIPP_DIR = ROOT / "tests" / "integration" / "sipp"
@@ -88,27 +91,11 @@ def own_database(url: str | None) -> Iterator[str | None]:
     if not url or not url.startswith("postgresql"):
         yield url
         return
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
-    name = f"sipline_bench_{uuid.uuid4().hex[:12]}"
-
-    async def execute(sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(
-            host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    own = asyncio.run(create_database(url, "sipline_bench"))
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield own
     finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(own, make_url(url).database))
 
 
 # --- processes --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from sipline.config import Settings
 from sipline.runtime import Runtime
 from sipline.serve import prepare
 from sipline.store import projects, tokens
+from tests.postgres import create_database, drop_database
 
 # Hypothesis keeps no example database: tests leave nothing in the working tree. Its other caches
 # (the constants it collects from the code under test, Unicode tables) go to the temp directory.
@@ -41,35 +42,11 @@ def basic(project_id: str, token: str) -> dict[str, str]:
 
 
 async def _create_pg_database(url: str) -> str:
-    import asyncpg
-
-    base = make_url(url)
-    name = f"sipline_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(
-        host=base.host, port=base.port or 5432, user=base.username, password=base.password, database=base.database
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False)
+    return await create_database(url, "sipline_test")
 
 
 async def _drop_pg_database(url: str) -> None:
-    import asyncpg
-
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        database=make_url(PG_URL).database,
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(url, make_url(PG_URL).database)
 
 
 def require_postgres() -> str:
