@@ -7,11 +7,12 @@ unreachable PostgreSQL fails the run instead of skipping it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,19 @@ async def _create_pg_database(url: str) -> str:
 
 async def _drop_pg_database(url: str) -> None:
     await drop_database(url, make_url(PG_URL).database)
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Wait on an event, not for a time: check `condition` (a function, or one returning an
+    awaitable) every millisecond until it holds; fail the test after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        outcome = condition()
+        if outcome if isinstance(outcome, bool) else await outcome:
+            return
+        assert loop.time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.001)
 
 
 def require_postgres() -> str:

@@ -9,7 +9,7 @@ import logging
 import socket
 import sqlite3
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sipline.sip.message import parse_message
 from sipline.sipserver import shedding
 from sipline.sipserver.server import SipServer
 from sipline.sipserver.transports import udp as udp_transport
-from tests.conftest import new_project
+from tests.conftest import new_project, until
 from tests.scrape import moved, scrape
 from tests.sip_server.sip_phone import Phone, challenges, digest_authorization
 
@@ -118,14 +118,6 @@ async def test_a_retransmitted_udp_request_gets_the_same_answer_from_what_is_kep
         transport.close()
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until the server's state shows the event (checked each round of the loop)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.001)
-
-
 async def _read_response(reader: asyncio.StreamReader) -> bytes:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     return head
@@ -140,7 +132,7 @@ async def test_tcp_answers_each_message_on_the_same_connection(server: SipServer
         writer.write(msg[:20])
         await writer.drain()
         # Once the server holds the first part, send the rest: the message arrives in two reads.
-        await _until(lambda: any(c.framer.buffered == 20 for c in server._connections))
+        await until(lambda: any(c.framer.buffered == 20 for c in server._connections))
         writer.write(msg[20:])
         answers = [await _read_response(reader) for _ in range(3)]
         assert all(a.startswith(b"SIP/2.0 200 OK") for a in answers)

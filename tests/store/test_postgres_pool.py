@@ -4,7 +4,7 @@ before use, and the saturation that tells the SIP server to turn new work away."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from sipline.store.db import PING_IDLE_AFTER, Database
-from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres
+from tests.conftest import _create_pg_database, _drop_pg_database, require_postgres, until
 
 LOCK = 7_357_001  # an advisory lock key of these tests' own
 
@@ -60,20 +60,9 @@ def _backend_after_lock(conn: Connection) -> int:
     return _backend(conn)
 
 
-async def _until(condition: Callable[[], bool] | Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    async def wait() -> None:
-        while True:
-            outcome = condition()
-            if outcome if isinstance(outcome, bool) else await outcome:
-                return
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(wait(), seconds)
-
-
 async def _terminate(admin: asyncpg.Connection, pid: int) -> None:
     await admin.execute("SELECT pg_terminate_backend($1)", pid)
-    await _until(lambda: _gone(admin, pid))
+    await until(lambda: _gone(admin, pid), timeout=10)
 
 
 async def _gone(admin: asyncpg.Connection, pid: int) -> bool:
@@ -112,7 +101,7 @@ async def test_a_burst_waits_for_the_pool_instead_of_opening_more_connections(ad
     try:
         await admin.execute(f"SELECT pg_advisory_lock({LOCK})")  # holds every call until released
         calls = [asyncio.create_task(db.read(_backend_after_lock)) for _ in range(6)]
-        await _until(lambda: _waiting_on_lock(admin, 2))
+        await until(lambda: _waiting_on_lock(admin, 2), timeout=10)
         await admin.execute(f"SELECT pg_advisory_unlock({LOCK})")
         backends = set(await asyncio.gather(*calls))
         assert len(backends) <= 2  # with overflow, up to 4 more would have been opened, then closed
@@ -134,10 +123,11 @@ async def test_as_many_calls_waiting_as_the_pool_holds_make_the_database_saturat
     try:
         await admin.execute(f"SELECT pg_advisory_lock({LOCK})")
         calls = [asyncio.create_task(db.write(_backend_after_lock)) for _ in range(3)]
-        await _until(lambda: _waiting_on_lock(admin, 2))  # two run (and wait on the lock), one waits for them
+        # two run (and wait on the lock), one waits for them
+        await until(lambda: _waiting_on_lock(admin, 2), timeout=10)
         assert not db.saturated  # three pending of the four that saturate a pool of two
         calls.append(asyncio.create_task(db.read(_backend_after_lock)))
-        await _until(lambda: db.saturated)
+        await until(lambda: db.saturated, timeout=10)
         await admin.execute(f"SELECT pg_advisory_unlock({LOCK})")
         await asyncio.gather(*calls)
         assert not db.saturated
