@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from sipline import metrics
 from sipline.config import Settings
 from sipline.runtime import Runtime
@@ -174,12 +172,15 @@ class SipService:
     async def _answer(self, request: SipRequest, txn: ServerTransaction, flow: Flow, in_dialog: bool) -> None:
         try:
             response = await self._dispatch(request, txn, flow, in_dialog)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
-            response = unavailable(request)
-        except Exception:
-            log.exception("SIP: failed to handle a %s", request.method)
-            response = respond(request, 500)
+        except Exception as exc:
+            # As the API answers (api/errors.py): the store unable to serve now is a 503 the device
+            # may retry; any other error, the store's included, is a fault of ours.
+            if db.unavailable(exc):
+                log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
+                response = unavailable(request)
+            else:
+                log.exception("SIP: failed to handle a %s", request.method)
+                response = respond(request, 500)
         if request.method == "REGISTER" and response is not None:
             metrics.register_answered(response.status)  # its 200s: by the registrar, which knows what they did
         if response is not None and txn.final is None:

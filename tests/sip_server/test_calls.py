@@ -14,7 +14,7 @@ import weakref
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sipline.runtime import Runtime
 from sipline.sip.message import serialize
@@ -120,18 +120,27 @@ async def test_an_unknown_user_is_404_and_one_without_devices_is_480(world: Worl
     assert statuses == [("failed", 404), ("failed", 480)]
 
 
-async def test_a_call_the_store_cannot_serve_gets_503_with_retry_after(world: World, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize(
+    ("error", "answer"),
+    [
+        # Without Retry-After the caller would have to take it as a 500 (RFC 3261 §21.5.4).
+        (OperationalError("SELECT", {}, ConnectionRefusedError("the database is down")), (503, "5")),
+        (IntegrityError("INSERT", {}, Exception("a constraint our code broke")), (500, None)),  # a fault of ours
+    ],
+)
+async def test_a_call_the_store_cannot_serve_gets_503_with_retry_after_and_a_store_fault_500(
+    world: World, monkeypatch: pytest.MonkeyPatch, error: Exception, answer: tuple[int, str | None]
+):
     a, b = await world.project.create(), await world.project.create()
 
-    def down(*args: object) -> None:
-        raise OperationalError("SELECT", {}, ConnectionRefusedError("the database is down"))
+    def fail(*args: object) -> None:
+        raise error
 
-    monkeypatch.setattr(engine, "find_callee", down)
+    monkeypatch.setattr(engine, "find_callee", fail)
     async with world.ua(a) as alice:
         leg = await alice.invite(b["username"])
         final = await alice.response(leg.call_id)
-        # Without Retry-After the caller would have to take it as a 500 (RFC 3261 §21.5.4).
-        assert (final.status, final.headers.get("Retry-After")) == (503, "5")
+        assert (final.status, final.headers.get("Retry-After")) == answer
         alice.ack_failure(leg, final)
 
 

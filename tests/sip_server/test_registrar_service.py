@@ -8,6 +8,8 @@ import logging
 import time
 
 import httpx
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sipline.runtime import Runtime
 from sipline.sip.message import SipResponse, parse_message
@@ -344,6 +346,31 @@ async def test_an_escaped_nul_in_a_stored_header_gets_400_not_an_error(runtime, 
     phone.user_agent = "phone (quoted \\\x00 nul)"
     response = await phone.send(phone.register_bytes())
     assert response.status == 400 and "NUL" in response.reason
+
+
+async def test_a_store_that_cannot_serve_is_503_and_a_fault_of_ours_is_500(
+    runtime, sip_client, service, caplog, monkeypatch: pytest.MonkeyPatch
+):
+    # As the API answers: the device may retry the first later; the second is logged as a fault.
+    _, _, phone = await _setup(runtime, sip_client, service)
+    caplog.set_level(logging.WARNING, logger="sipline")
+    for error, status in (
+        (OperationalError("SELECT", {}, ConnectionRefusedError("the database is down")), 503),
+        (IntegrityError("UPDATE", {}, Exception("a constraint our code broke")), 500),
+    ):
+        caplog.clear()
+
+        def fail(*args: object, error: Exception = error) -> None:
+            raise error
+
+        monkeypatch.setattr(bindings, "list_for_endpoint", fail)
+        response = await phone.register()
+        assert response.status == status, (response.status, response.reason)
+        assert response.headers.get("Retry-After") == ("5" if status == 503 else None)
+        tracebacks = [record for record in caplog.records if record.exc_info]
+        assert len(tracebacks) == (status == 500), caplog.text
+    monkeypatch.undo()
+    assert (await phone.register()).status == 200
 
 
 async def test_registrations_failures_and_blocks_are_logged_without_the_password(runtime, sip_client, service, caplog):

@@ -13,8 +13,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from sipline import __version__
 from sipline.domain import calls as call_rules
 from sipline.sip.dialog import Dialog, DialogId, request_dialog_id
@@ -105,12 +103,13 @@ class CallEngine:
                 await HandlerRun(self, call, request).run()
             else:
                 await self._direct(call, request)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("SIP call %s: store unavailable: %s", call.sid, db.reason(exc))
-            _fail(call, 503, "the store is unavailable", headers=[RETRY_LATER])
-        except Exception:
-            log.exception("SIP call %s failed", call.sid)
-            _fail(call, 500, "sipline failed")
+        except Exception as exc:
+            if db.unavailable(exc):  # a 503 the caller may retry; anything else is a fault of ours
+                log.warning("SIP call %s: store unavailable: %s", call.sid, db.reason(exc))
+                _fail(call, 503, "the store is unavailable", headers=[RETRY_LATER])
+            else:
+                log.exception("SIP call %s failed", call.sid)
+                _fail(call, 500, "sipline failed")
         finally:
             _fail(call, 500, "the call's handler stopped without an outcome")
             call.release()
