@@ -646,6 +646,27 @@ def test_record_writes_are_merged_per_record_in_order():
     ]
 
 
+async def test_a_record_the_store_refuses_is_dropped_alone_and_the_others_are_written(runtime: Runtime, caplog):
+    # A fault of ours (here: a record created twice) fails the same way every time: retried, it
+    # would hold back every record queued after it, for ever.
+    from sipline.sipserver.calls.records import CallRecords, new_record
+    from sipline.store import calls as call_store
+    from sipline.store import projects
+
+    project = await runtime.db.write(projects.create, "records")
+    records = CallRecords(runtime.db)
+    records.create(new_record("CA1", project["id"], "inbound", "node"))
+    await asyncio.wait_for(records.flush(), 10)
+    records.create(new_record("CA1", project["id"], "inbound", "node"))  # the same sid again: refused
+    records.create(new_record("CA2", project["id"], "inbound", "node"))
+    await asyncio.wait_for(records.flush(), 10)
+    records.update("CA2", status="completed")  # and the writer goes on
+    await asyncio.wait_for(records.flush(), 10)
+    await records.close()
+    assert (await runtime.db.read(call_store.get, project["id"], "CA2"))["status"] == "completed"
+    assert "the create of CA1 could not be written, dropped" in caplog.text
+
+
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_calls_that_are_up_do_not_count_as_load_and_new_requests_keep_being_answered(
     world: World, transport: str

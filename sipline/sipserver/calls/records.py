@@ -3,7 +3,10 @@
 Signalling never waits for the store: creations and updates queue in order and are written in
 batches, one transaction for whatever accumulated over a few milliseconds (group commit), with the
 changes to one record merged (a leg that rings, answers and ends within a batch is one INSERT).
-A store that is briefly away delays them; nothing is dropped unless the queue overflows its bound.
+A store that is briefly away delays them; nothing is dropped unless the queue overflows its bound,
+or the store refuses a record (a fault of ours: the batch is then written record by record, and
+only what is refused is dropped, with its traceback in the log, rather than retried for ever ahead
+of every record after it).
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from sipline.store import calls as store
-from sipline.store.db import Database
+from sipline.store.db import Database, reason, unavailable
 
 log = logging.getLogger("sipline.calls.records")
 
@@ -111,12 +113,28 @@ class CallRecords:
                 try:
                     await self.db.write(_apply, merged(batch))
                     delay = 0.5
-                except (SQLAlchemyError, OSError) as exc:
-                    log.warning("call records: store unavailable (%s), retrying in %.1f s", exc, delay)
+                except Exception as exc:
+                    if not unavailable(exc):
+                        log.exception("call records: a batch of %d changes failed, written one by one", len(batch))
+                        self._queue[:0] = await self._one_by_one(merged(batch))
+                        continue
+                    log.warning("call records: store unavailable (%s), retrying in %.1f s", reason(exc), delay)
                     self._queue[:0] = batch
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
             self._idle.set()
+
+    async def _one_by_one(self, ops: list[_Op]) -> list[_Op]:
+        """Each change in a transaction of its own, those refused dropped (and logged); returns
+        what is left untried when the store stops serving meanwhile."""
+        for index, op in enumerate(ops):
+            try:
+                await self.db.write(_apply, [op])
+            except Exception as exc:
+                if unavailable(exc):
+                    return ops[index:]
+                log.exception("call records: the %s of %s could not be written, dropped", op[0], op[1])
+        return []
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""
