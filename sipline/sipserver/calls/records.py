@@ -110,13 +110,14 @@ class CallRecords:
             while self._queue:
                 await asyncio.sleep(_GATHER)
                 batch, self._queue = self._queue, []
+                ops = merged(batch)
                 try:
-                    await self.db.write(_apply, merged(batch))
+                    await self.db.write(_apply, ops)
                     delay = 0.5
                 except Exception as exc:
                     if not unavailable(exc):
                         log.exception("call records: a batch of %d changes failed, written one by one", len(batch))
-                        self._queue[:0] = await self._one_by_one(merged(batch))
+                        self._queue[:0] = await self._one_by_one(ops)
                         continue
                     log.warning("call records: store unavailable (%s), retrying in %.1f s", reason(exc), delay)
                     self._queue[:0] = batch
