@@ -17,7 +17,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from tests.integration.clients import free_port
+from tests.integration.clients import free_baresip_port, free_port
 from tests.integration.sipline_process import need
 
 
@@ -47,7 +47,7 @@ class Softphone:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.username = username
-        self.port = free_port(socket.SOCK_STREAM if transport != "udp" else socket.SOCK_DGRAM)
+        self.port = free_baresip_port()  # baresip listens for UDP, TCP and (on the next port) TLS alike
         self.control_port = free_port(socket.SOCK_STREAM)
         silence = _silence(self.dir / "silence.wav")
         # srtp before account: an account naming a media encryption not loaded yet gets none.
