@@ -63,12 +63,11 @@ def stamp_top_via(request: SipRequest, source: tuple[str, int]) -> Via:
     return stamped
 
 
-def udp_reply_address(via: Via | None, source: tuple[str, int]) -> tuple[str, int]:
-    """Where a UDP response goes: the source port when rport was asked for, else the Via port.
+def udp_reply_address(rport: bool, via_port: int | None, source: tuple[str, int]) -> tuple[str, int]:
+    """Where a UDP response goes, given the top Via's rport (asked for or not) and sent-by port:
+    the source port when rport was asked for, else the Via port.
 
     The address is always the source's (that is what `received` says); `maddr` is not honoured,
     so a forged Via cannot turn the server into a reflector towards a third party.
     """
-    if via is None or via.rport is not None:
-        return source
-    return source[0], via.port or DEFAULT_PORT
+    return source if rport else (source[0], via_port or DEFAULT_PORT)

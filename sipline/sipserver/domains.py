@@ -41,6 +41,11 @@ class Domains:
         """The server itself rather than a project (an OPTIONS keep-alive to the server, say)."""
         return host.lower().removesuffix(".") in self.own_hosts
 
+    def known(self, host: str, now: float) -> dict[str, Any] | None:
+        """The project a host names, if it is in the cache now; None when it is not (or names none)."""
+        identifier = self.identifier(host)
+        return None if identifier is None else self._cache.get(identifier, now) or None
+
     async def project(self, host: str, now: float) -> dict[str, Any] | None:
         identifier = self.identifier(host)
         if identifier is None:

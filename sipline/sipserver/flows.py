@@ -48,7 +48,11 @@ class Flow:
         raise NotImplementedError
 
     def for_response(self, via: Via | None) -> Flow:
-        """Where a response to a request that came in on this flow goes."""
+        """Where a response to a request that came in on this flow goes (its top Via, stamped)."""
+        return self if via is None else self.for_reply(via.rport is not None, via.port)
+
+    def for_reply(self, rport: bool, via_port: int | None) -> Flow:
+        """`for_response`, given the top Via's rport (asked for or not) and sent-by port."""
         return self
 
     @property
@@ -92,8 +96,8 @@ class UdpFlow(Flow):
         metrics.sip_sent("udp", data)
         return True
 
-    def for_response(self, via: Via | None) -> Flow:
-        address = udp_reply_address(via, self.remote)
+    def for_reply(self, rport: bool, via_port: int | None) -> Flow:
+        address = udp_reply_address(rport, via_port, self.remote)
         return self if address == self.remote else UdpFlow(self.socket, address)
 
     @property

@@ -29,6 +29,7 @@ from .auth import Authenticator
 from .callers import Callers
 from .calls.engine import CallEngine
 from .domains import Domains
+from .fast_register import FastRegister
 from .flows import Flow, FlowTable
 from .local import Local
 from .nodes import Nodes
@@ -106,6 +107,10 @@ class SipService:
         self.outbound: Outbound | None = None  # set by the server: it owns the connections
         self.siblings: Siblings | None = None  # the node's other workers, if it runs several
         self.calls = CallEngine(self)
+        # None: every REGISTER takes the general path (the tests that compare both paths).
+        self.fast_register: FastRegister | None = FastRegister(
+            self.domains, self.auth, self.transactions, clock=clock, monotonic=time.monotonic
+        )
 
     # --- bytes in ------------------------------------------------------------------------------
 
@@ -116,6 +121,14 @@ class SipService:
         dropped (UDP peers retransmit), while responses and requests of existing calls go on.
         """
         metrics.sip_received(flow.transport, data)
+        if (
+            data.startswith(b"REGISTER ")
+            and self.fast_register is not None
+            and flow.transport == "udp"
+            and not (busy or self.runtime.db.saturated)  # the general path sheds it
+            and self.fast_register.answer(data, flow)
+        ):
+            return None
         try:
             message = parse_message(data)
         except SipParseError as exc:

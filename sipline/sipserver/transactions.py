@@ -21,6 +21,7 @@ from sipline.sip.errors import SipParseError
 from sipline.sip.expiring import ExpiringCache
 from sipline.sip.message import SipRequest, SipResponse, parse_message, serialize
 from sipline.sip.transaction import (
+    TIMEOUT,
     ClientInvite,
     ClientKey,
     ClientNonInvite,
@@ -136,6 +137,18 @@ class Transactions:
             return False
         self._echo(echo)
         return True
+
+    def known(self, key: ServerKey) -> bool:
+        """A request of this server transaction is being answered, or was (a retransmission)."""
+        return key in self._servers or self._server_echoes.get(key, self.now()) is not None
+
+    def answered(self, key: ServerKey, data: bytes, flow: Flow) -> None:
+        """A non-INVITE request over UDP answered at once, with a final response, outside any
+        machine (`fast_register`): what its machine would keep once completed (`_settle`), its
+        response for the copies that come until Timer J."""
+        now = self.now()
+        self._server_echoes.purge(now)
+        self._server_echoes.put(key, (data, self._keep(flow)), now + TIMEOUT)
 
     def server(self, request: SipRequest, flow: Flow, owner: Owner | None = None) -> ServerTransaction:
         """A new server transaction for a request `absorb` did not claim (never an ACK)."""
