@@ -5,14 +5,18 @@ fields each time. `recognise` reads such a message without the general parser's 
 NameAddr, SipUri, Via, Params); anything else, a compact name, a folded line, a second Via, a Route,
 a parameter it does not know, any non-ASCII byte, returns None and takes the general path. The
 general parser (`message.parse_message`) stays the definition of a message: whatever `recognise`
-accepts, it accepts too, with the same values (tests/sip/test_plain_register.py checks it on
-generated messages). Pure: no I/O, no clock.
+accepts, it accepts too, with the same values, and `request` gives the same request the general
+path makes of it (tests/sip/test_sip_plain_register.py checks both on generated messages). Pure:
+no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from sipline.sip.headers import Headers
+from sipline.sip.message import SipRequest
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 # A host name or an IPv4 address, in lower case: the general parser lower-cases the Via host when it
@@ -59,6 +63,8 @@ class PlainRegister:
     cseq: str
     authorization: str | None
     contact: str | None
+    uri: str  # the Request-URI
+    fields: tuple[tuple[str, str], ...]  # every header field as sent, in order
 
     def server_key(self) -> tuple[str, str, str]:
         """Its server transaction's key, as `transaction.server_key` makes it."""
@@ -100,6 +106,7 @@ def recognise(data: bytes) -> PlainRegister | None:
     if line is None:
         return None
     fields: dict[str, re.Match[str]] = {}
+    in_order: list[tuple[str, str]] = []
     for text in lines[1:]:
         name, colon, value = text.partition(": ")
         pattern = _FIELDS.get(name)
@@ -109,11 +116,13 @@ def recognise(data: bytes) -> PlainRegister | None:
         if match is None:
             return None
         fields[name] = match
+        in_order.append((name, value))
     via, to, cseq = fields.get("Via"), fields.get("To"), fields.get("CSeq")
     if via is None or to is None or cseq is None or "From" not in fields or "Call-ID" not in fields:
         return None
-    if int(cseq["number"]) > _MAX_CSEQ or ("Content-Length" in fields and fields["Content-Length"][0] != "0"):
-        return None
+    length = fields.get("Content-Length")
+    if int(cseq["number"]) > _MAX_CSEQ or (length[0] != "0" if length else len(data) > end + 4):
+        return None  # a body (without Content-Length, a datagram's body is whatever follows)
     if "Max-Forwards" in fields and int(fields["Max-Forwards"][0]) > 255:
         return None
     port = None if via["port"] is None else int(via["port"])
@@ -135,6 +144,8 @@ def recognise(data: bytes) -> PlainRegister | None:
         cseq=cseq[0],
         authorization=None if authorization is None else authorization[0],
         contact=None if contact is None else contact[0],
+        uri=lines[0][len("REGISTER ") : -len(" SIP/2.0")],
+        fields=tuple(in_order),
     )
 
 
@@ -147,6 +158,12 @@ def stamped_via(register: PlainRegister, source_host: str, source_port: int) -> 
     if register.via_host != source_host:
         return f"{register.via};received={source_host}"
     return register.via
+
+
+def request(register: PlainRegister, via: str) -> SipRequest:
+    """The request `message.parse_message` makes of it, its Via stamped to `via` (`stamped_via`)."""
+    fields = [("Via", via) if name == "Via" else (name, value) for name, value in register.fields]
+    return SipRequest("REGISTER", register.uri, Headers.from_parsed(fields, [name.lower() for name, _ in fields]))
 
 
 def response(status_line: str, register: PlainRegister, via: str, to_tag: str, extra: list[str]) -> bytes:

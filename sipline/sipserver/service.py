@@ -121,14 +121,14 @@ class SipService:
         dropped (UDP peers retransmit), while responses and requests of existing calls go on.
         """
         metrics.sip_received(flow.transport, data)
-        if (
-            data.startswith(b"REGISTER ")
-            and self.fast_register is not None
-            and flow.transport == "udp"
-            and not (busy or self.runtime.db.saturated)  # the general path sheds it
-            and self.fast_register.answer(data, flow)
-        ):
-            return None
+        if data.startswith(b"REGISTER ") and flow.transport == "udp" and self.fast_register is not None:
+            plain = self.fast_register.read(data, flow)
+            if plain is not None:
+                # Challenged at once, unless it would be shed (busy), or it is not that simple;
+                # then it goes on as the general parser would have read and stamped it.
+                if not (busy or self.runtime.db.saturated) and self.fast_register.challenge(plain, flow):
+                    return None
+                return self._request(self.fast_register.request(plain, flow), flow, data, busy)
         try:
             message = parse_message(data)
         except SipParseError as exc:
@@ -150,6 +150,11 @@ class SipService:
             if sibling is not None:
                 self.relay.pass_on(message, flow, self.siblings.relays[sibling])
                 return None
+        return self._request(message, flow, data, busy)
+
+    def _request(self, message: SipRequest, flow: Flow, data: bytes, busy: bool) -> asyncio.Task[None] | None:
+        """A request read and stamped, for none of the node's relays or other workers: absorbed by
+        its transaction, shed, or answered by a task."""
         if self.transactions.absorb(message, flow):
             return None  # a retransmission (answered again if we had answered), or the ACK of a non-2xx
         if message.method == "ACK":

@@ -2,8 +2,9 @@
 
 Generated REGISTERs, most in the plain shape and many a little off it (another case, a compact name,
 a second Via, a Route, spaces, a port out of range, non-ASCII): whatever `recognise` accepts,
-`parse_message` accepts with the same values; the Via it stamps is `stamp_top_via`'s, and the
-response it writes is `serialize(make_response(...))`'s, byte for byte.
+`parse_message` accepts with the same values and makes the same request of (once stamped); the Via
+it stamps is `stamp_top_via`'s, and the response it writes is `serialize(make_response(...))`'s,
+byte for byte.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from sipline.sip import SipParseError, SipRequest, parse_message, parse_name_addr, parse_uri, server_key, top_via
 from sipline.sip.message import make_response, serialize
 from sipline.sip.plain_register import recognise, response, stamped_via
+from sipline.sip.plain_register import request as plain_request
 from sipline.sip.routing import stamp_top_via, udp_reply_address
 
 PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -99,7 +101,8 @@ def register_heads(draw: st.DrawFn) -> tuple[bytes, tuple[str, int]]:
     elif bend == 5:
         lines[at] = lines[at].replace(" ", "  ", 1)
     source = (draw(st.sampled_from(["127.0.0.1", "10.0.0.7", "192.0.2.1"])), draw(st.sampled_from([5060, 40000])))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode(), source
+    body = draw(st.sampled_from([b"", b"", b"", b"v=0\r\n"]))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body, source
 
 
 @PROPERTY
@@ -136,6 +139,15 @@ def test_what_recognise_reads_the_general_parser_reads_alike(case: tuple[bytes, 
     stamp_top_via(request, source)
     stamped = stamped_via(plain, *source)
     assert stamped == request.headers.get("Via")
+    made = plain_request(plain, stamped)  # what the fast path hands on: the same request
+    assert (made.method, made.uri, made.body, made.version) == (
+        request.method,
+        request.uri,
+        request.body,
+        request.version,
+    )
+    assert made.headers.items() == request.headers.items()
+    assert made.headers.lookup_keys() == request.headers.lookup_keys()
     extra = [("WWW-Authenticate", 'Digest realm="r", nonce="n"'), ("Server", "sipline/test")]
     expected = serialize(make_response(request, 401, to_tag="tag1", headers=extra))
     written = response("SIP/2.0 401 Unauthorized", plain, stamped, "tag1", [f"{n}: {v}" for n, v in extra])

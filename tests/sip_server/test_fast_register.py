@@ -15,14 +15,15 @@ import httpx
 import pytest
 
 from sipline.runtime import Runtime
-from sipline.sip.message import SipResponse, parse_message
+from sipline.sip.message import SipResponse, parse_message, serialize
+from sipline.sipserver import service as service_module
 from sipline.sipserver.service import SipService
 from tests.conftest import new_project
 from tests.scrape import moved, scrape
 from tests.sip_server.conftest import Clock
 from tests.sip_server.sip_phone import Phone, RecordingFlow, challenges, exchange
 
-_RANDOM = re.compile(rb'(;tag=|nonce=")[^;"\r]+')
+_RANDOM = re.compile(rb'(;tag=|nonce="|branch=|\r\nDate: )[^;"\r]+')
 
 
 def _normalised(data: bytes) -> bytes:
@@ -144,3 +145,41 @@ async def test_a_project_not_yet_known_takes_the_general_path_then_the_fast_one(
     await task
     assert fast.receive(phone.register_bytes(), flow) is None  # now known
     assert [challenges(parse_message(sent))[0]["realm"] for sent in flow.sent] == [domain, domain]  # type: ignore[arg-type]
+
+
+async def test_a_registration_is_read_without_the_general_parser_and_ends_as_on_the_general_path(
+    runtime, sip_client, clock, monkeypatch
+):
+    project = await new_project(runtime, sip_client)
+    domain = (await project.request("GET", "/sip_profile")).json()["domain"]
+    general = SipService(runtime, clock=clock, domain_cache_ttl=60)
+    general.fast_register = None
+    fast = SipService(runtime, clock=clock, domain_cache_ttl=60)
+    assert await fast.domains.project(domain, time.monotonic()) is not None
+    parsed: list[bytes] = []
+    parse = service_module.parse_message
+    monkeypatch.setattr(service_module, "parse_message", lambda data: parsed.append(data) or parse(data))
+    endpoints = [await project.create(), await project.create()]
+    phones = [
+        Phone(service, domain, endpoint["username"], "s3cret-pass", call_id="same-call-id")
+        for service, endpoint in zip((general, fast), endpoints, strict=True)
+    ]
+    answers, registrations = [], []
+    for phone, endpoint in zip(phones, endpoints, strict=True):
+        response = await phone.register()
+        assert response.status == 200, response.reason
+        refreshed = await phone.register()  # the usual case: the same contact again
+        assert refreshed.status == 200, refreshed.reason
+        answers.append(_normalised(serialize(refreshed)).replace(endpoint["username"].encode(), b"USER"))
+        listed = await project.request("GET", f"/endpoints/sip/{endpoint['id']}/registrations")
+        [registration] = listed.json()["data"]
+        registrations.append(
+            {
+                key: str(value).replace(endpoint["username"], "USER")
+                for key, value in registration.items()
+                if key not in ("id", "expires_at", "registered_at")
+            }
+        )
+    assert answers[0] == answers[1]
+    assert registrations[0] == registrations[1]
+    assert len(parsed) == 4  # the general service's four REGISTERs, and none of the fast one's
