@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sipline.sip.headers import Headers
-from sipline.sip.message import SipRequest
+from sipline.sip.headers import TOKEN_RE, Headers
+from sipline.sip.message import _DIGITS_RE, _MAX_CSEQ, MAX_MESSAGE_SIZE, SipRequest
+from sipline.sip.routing import DEFAULT_PORT
 
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_TOKEN = TOKEN_RE.pattern
 # A host name or an IPv4 address, in lower case: the general parser lower-cases the Via host when it
 # writes the Via again (`routing.format_via`), and these are written back as they came.
 _HOST = r"[a-z0-9](?:[a-z0-9\-.]*[a-z0-9])?"
@@ -35,13 +36,10 @@ _FROM_RE = re.compile(rf"{_DISPLAY}<sip:{_USER}@{_HOST}>;tag={_TOKEN}")
 _TO_RE = re.compile(rf"{_DISPLAY}<sip:(?P<user>{_USER})@(?P<host>{_HOST})>")
 _CALL_ID_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}@]+")
 _CSEQ_RE = re.compile(r"(?P<number>[0-9]{1,10}) REGISTER")
-_DIGITS_RE = re.compile(r"[0-9]{1,10}")
 # Values only stored or ignored before the digest is checked: printable ASCII, no edge blanks.
 _TEXT_RE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 # One Contact: the same without commas, which would make a list of several.
 _CONTACT_RE = re.compile(r"[\x21-\x2b\x2d-\x7e](?:[\x20-\x2b\x2d-\x7e]*[\x21-\x2b\x2d-\x7e])?")
-
-_MAX_CSEQ = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +66,7 @@ class PlainRegister:
 
     def server_key(self) -> tuple[str, str, str]:
         """Its server transaction's key, as `transaction.server_key` makes it."""
-        return (self.branch, f"{self.via_host}:{5060 if self.via_port is None else self.via_port}", "REGISTER")
+        return (self.branch, f"{self.via_host}:{DEFAULT_PORT if self.via_port is None else self.via_port}", "REGISTER")
 
 
 # The fields a plain REGISTER may hold, each with the pattern its value must match. Names in their
@@ -92,10 +90,10 @@ _FIELDS: dict[str, re.Pattern[str]] = {
 
 def recognise(data: bytes) -> PlainRegister | None:
     """The plain REGISTER in this datagram, or None: then the general path reads it."""
-    if not data.startswith(b"REGISTER sip:"):
+    if len(data) > MAX_MESSAGE_SIZE or not data.startswith(b"REGISTER sip:"):
         return None
     end = data.find(b"\r\n\r\n")
-    if end < 0 or len(data) > 65536:
+    if end < 0:
         return None
     try:
         head = data[:end].decode("ascii")
