@@ -18,7 +18,7 @@ from sipline.runtime import Runtime
 from sipline.sip.message import SipResponse, parse_message, serialize
 from sipline.sipserver import service as service_module
 from sipline.sipserver.service import SipService
-from tests.conftest import new_project
+from tests.conftest import Project, new_project
 from tests.scrape import moved, scrape
 from tests.sip_server.conftest import Clock
 from tests.sip_server.sip_phone import Phone, RecordingFlow, challenges, exchange
@@ -30,15 +30,23 @@ def _normalised(data: bytes) -> bytes:
     return _RANDOM.sub(rb"\1X", data)
 
 
-async def _services(runtime: Runtime, client: httpx.AsyncClient, clock: Clock) -> tuple[SipService, SipService, Phone]:
-    """(general, fast, a phone of an endpoint): the fast service knows the project's domain already."""
+async def _pair(
+    runtime: Runtime, client: httpx.AsyncClient, clock: Clock
+) -> tuple[Project, str, SipService, SipService]:
+    """(a new project, its domain, a general service, a fast one that knows the domain already)."""
     project = await new_project(runtime, client)
-    endpoint = await project.create()
     domain = (await project.request("GET", "/sip_profile")).json()["domain"]
     general = SipService(runtime, clock=clock, domain_cache_ttl=60)
     general.fast_register = None
     fast = SipService(runtime, clock=clock, domain_cache_ttl=60)
     assert await fast.domains.project(domain, time.monotonic()) is not None
+    return project, domain, general, fast
+
+
+async def _services(runtime: Runtime, client: httpx.AsyncClient, clock: Clock) -> tuple[SipService, SipService, Phone]:
+    """(general, fast, a phone of an endpoint speaking to the fast one)."""
+    project, domain, general, fast = await _pair(runtime, client, clock)
+    endpoint = await project.create()
     return general, fast, Phone(fast, domain, endpoint["username"], "s3cret-pass")
 
 
@@ -150,12 +158,7 @@ async def test_a_project_not_yet_known_takes_the_general_path_then_the_fast_one(
 async def test_a_registration_is_read_without_the_general_parser_and_ends_as_on_the_general_path(
     runtime, sip_client, clock, monkeypatch
 ):
-    project = await new_project(runtime, sip_client)
-    domain = (await project.request("GET", "/sip_profile")).json()["domain"]
-    general = SipService(runtime, clock=clock, domain_cache_ttl=60)
-    general.fast_register = None
-    fast = SipService(runtime, clock=clock, domain_cache_ttl=60)
-    assert await fast.domains.project(domain, time.monotonic()) is not None
+    project, domain, general, fast = await _pair(runtime, sip_client, clock)
     parsed: list[bytes] = []
     parse = service_module.parse_message
     monkeypatch.setattr(service_module, "parse_message", lambda data: parsed.append(data) or parse(data))
