@@ -314,11 +314,16 @@ def timed_db(operation: Literal["read", "write"]) -> Callable[[Callable[P, Await
             try:
                 return await fn(*args, **kwargs)
             finally:
-                _m.db[operation].observe(perf_counter() - started)
+                db_timed(operation, perf_counter() - started)
 
         return timed
 
     return decorate
+
+
+def db_timed(operation: Literal["read", "write"], seconds: float) -> None:
+    """A database call's duration, as its caller waited for it."""
+    _m.db[operation].observe(seconds)
 
 
 # --- the scrape --------------------------------------------------------------------------------------

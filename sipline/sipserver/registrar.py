@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
@@ -22,7 +23,7 @@ from sipline.sip.message import SipRequest, SipResponse
 from sipline.sip.registrar import Binding, RegisterError, RegisterPolicy, aor_user, process_register
 from sipline.store import bindings as binding_store
 from sipline.store import endpoints
-from sipline.store.db import Database
+from sipline.store.db import Database, WriteLater
 
 from .auth import Authenticator
 from .flows import Flow, StreamFlow
@@ -30,6 +31,18 @@ from .local import Local
 from .responses import respond
 
 log = logging.getLogger("sipline.sip.registrar")
+
+# What the store's transaction returns: the response, and the live bindings before and after.
+_Outcome = tuple[SipResponse, list[Binding], list[Binding]]
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A REGISTER checked as far as it can be without the store: the store's transaction to run."""
+
+    transaction: Callable[[Connection], _Outcome]
+    aor: str  # user@realm, for the log
+    now: float
 
 
 class Registrar:
@@ -50,6 +63,26 @@ class Registrar:
         self._date_cache: tuple[int, str] = (-1, "")
 
     async def register(self, request: SipRequest, project: dict[str, Any], realm: str, flow: Flow) -> SipResponse:
+        ready = self._ready(request, project, realm, flow)
+        if isinstance(ready, SipResponse):
+            return ready
+        return self._finish(await self.db.write(ready.transaction), ready, flow)
+
+    def register_now(self, request: SipRequest, project: dict[str, Any], realm: str, flow: Flow) -> SipResponse | None:
+        """`register`, when the store can take its write without waiting (Database.write_now); else
+        None, and nothing was done: the caller awaits `register` instead."""
+        ready = self._ready(request, project, realm, flow)
+        if isinstance(ready, SipResponse):
+            return ready
+        try:
+            outcome = self.db.write_now(ready.transaction)
+        except WriteLater:
+            return None
+        return self._finish(outcome, ready, flow)
+
+    def _ready(self, request: SipRequest, project: dict[str, Any], realm: str, flow: Flow) -> SipResponse | _Ready:
+        """What is answered before the store is asked (a refusal, a challenge), or the store's
+        transaction to run; nothing here changes any state."""
         transport, source = flow.transport, flow.remote
         try:
             user, to_host = aor_user(request)
@@ -73,7 +106,7 @@ class Registrar:
             return self.auth.challenge(request, realm)
         now = self.clock()
 
-        def transaction(conn: Connection) -> tuple[SipResponse, list[Binding], list[Binding]]:
+        def transaction(conn: Connection) -> _Outcome:
             # A name no endpoint can have (control characters, say) is not even looked up.
             endpoint, previous = _locked_endpoint(conn, project["id"], creds.username)
             refusal = self._authorize(request, creds, nonce, endpoint, project, realm, user, transport, source)
@@ -96,13 +129,17 @@ class Registrar:
             response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
             return response, [b for b in before if b.expires_at > now], result.bindings
 
-        response, before, after = await self.db.write(transaction)
+        return _Ready(transaction, f"{creds.username}@{realm}", now)
+
+    @staticmethod
+    def _finish(outcome: _Outcome, ready: _Ready, flow: Flow) -> SipResponse:
+        response, before, after = outcome
         if response.status == 200 and after:
             # The device is reached through this flow for as long as it stays registered (RFC 5626).
-            flow.keep(max(b.expires_at for b in after) - now)
+            flow.keep(max(b.expires_at for b in after) - ready.now)
         if response.status == 200:
             metrics.register_accepted(before, after)
-            _log_changes(f"{creds.username}@{realm}", before, after, transport, source)
+            _log_changes(ready.aor, before, after, flow.transport, flow.remote)
         return response
 
     def _authorize(

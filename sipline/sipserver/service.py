@@ -3,7 +3,10 @@
 `receive` is synchronous and cheap (parse, stamp the top Via, match a transaction), so garbage and
 retransmissions cost no task; what needs the store or a call runs as a task: REGISTER to the
 registrar, INVITE and everything in a dialog to the call engine, other requests authenticated and
-refused. Every answer leaves through the request's server transaction (RFC 3261 §17.2).
+refused. Every answer leaves through the request's server transaction (RFC 3261 §17.2), but
+for REGISTERs answered at once (the fast challenge, and a REGISTER whose store write need not
+wait: `Registrar.register_now`): those are answered inside `receive`, without a task or a machine,
+and their answer is kept for their copies as a completed transaction keeps it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sipline.sip.errors import SipParseError
 from sipline.sip.message import SipRequest, SipResponse, make_response, parse_message, parse_uri, serialize
 from sipline.sip.registrar import RegisterPolicy
 from sipline.sip.routing import stamp_top_via
+from sipline.sip.transaction import server_key, top_via
 from sipline.store import db
 
 from .auth import Authenticator
@@ -170,11 +174,52 @@ class SipService:
             if flow.reliable:  # nothing is sent again over TCP or TLS: say so, at no cost to the store
                 flow.send(serialize(unavailable(message)))
             return None
+        if message.method == "REGISTER":
+            response = self._register_now(message, flow)
+            if response is not None:
+                self._answered_now(message, response, flow)
+                return None
         txn = self.transactions.server(message, flow)
         if message.method == "INVITE":
             # At once, so that the caller stops retransmitting while we look things up (§17.2.1).
             self.transactions.respond(txn, make_response(message, 100))
         return start_task(self._answer(message, txn, flow, in_dialog))
+
+    def _register_now(self, request: SipRequest, flow: Flow) -> SipResponse | None:
+        """The answer to a REGISTER when nothing it needs has to be waited for (its project in
+        the domain cache, the store free to write: SQLite); else None, and a task answers it."""
+        try:
+            host = parse_uri(request.uri).host
+        except SipParseError:
+            return None
+        project = self.domains.known(host, time.monotonic())
+        if project is None:
+            return None
+        try:
+            return self.registrar.register_now(request, project, self.domains.realm(project), flow)
+        except Exception as exc:
+            return self._failure(request, exc)
+
+    def _answered_now(self, request: SipRequest, response: SipResponse, flow: Flow) -> None:
+        """Send a final response made without a transaction machine, and keep it for the
+        request's copies as its machine would have kept it once completed (Timer J)."""
+        metrics.register_answered(response.status)
+        data = serialize(response)
+        reply = flow.for_response(top_via(request))
+        reply.send(data)
+        key = server_key(request)
+        if key is not None and not flow.reliable:  # over TCP or TLS nothing is sent again
+            self.transactions.answered(key, data, reply)
+
+    def _failure(self, request: SipRequest, exc: Exception) -> SipResponse:
+        """The answer to a request whose handler raised; as the API answers (api/errors.py): the
+        store unable to serve now is a 503 the device may retry; any other error, the store's
+        included, is a fault of ours."""
+        if db.unavailable(exc):
+            log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
+            return unavailable(request)
+        log.exception("SIP: failed to handle a %s", request.method)
+        return respond(request, 500)
 
     def _bad_request(self, exc: SipParseError, flow: Flow) -> None:
         log.debug("bad SIP from %r: %s", flow, exc.reason)
@@ -191,14 +236,7 @@ class SipService:
         try:
             response = await self._dispatch(request, txn, flow, in_dialog)
         except Exception as exc:
-            # As the API answers (api/errors.py): the store unable to serve now is a 503 the device
-            # may retry; any other error, the store's included, is a fault of ours.
-            if db.unavailable(exc):
-                log.warning("SIP: store unavailable, answering 503: %s", db.reason(exc))
-                response = unavailable(request)
-            else:
-                log.exception("SIP: failed to handle a %s", request.method)
-                response = respond(request, 500)
+            response = self._failure(request, exc)
         if request.method == "REGISTER" and response is not None:
             metrics.register_answered(response.status)  # its 200s: by the registrar, which knows what they did
         if response is not None and txn.final is None:

@@ -144,8 +144,8 @@ class Transactions:
 
     def answered(self, key: ServerKey, data: bytes, flow: Flow) -> None:
         """A non-INVITE request over UDP answered at once, with a final response, outside any
-        machine (`fast_register`): what its machine would keep once completed (`_settle`), its
-        response for the copies that come until Timer J."""
+        machine (`fast_register`, `SipService._answered_now`): what its machine would keep once
+        completed (`_settle`), its response for the copies that come until Timer J."""
         now = self.now()
         self._server_echoes.purge(now)
         self._server_echoes.put(key, (data, self._keep(flow)), now + TIMEOUT)

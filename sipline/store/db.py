@@ -21,13 +21,14 @@ implementation for both databases, and a request's database work is one call:
   it can; when it cannot (another process holds the lock, a checkpoint is running, writes are
   already waiting), it joins a queue, and the queue is written in one transaction (group commit),
   each write in a savepoint of its own so that one failing rolls back only itself, every waiter
-  answered once it is committed. When another process holds the lock, a dedicated thread waits
-  for it, never the event loop; once it has it, the queue (grown meanwhile) is written on the
-  loop, so the lock is held for the statements alone. (Written on the thread, each statement
-  waited for the interpreter's lock, which the busy loop holds up to 5 ms at a time, and the other
-  process waited as long: with 2 workers under a registration storm, measured.) One round of the
-  loop drains the whole queue: a lock handing writers over one by one would let a burst of them
-  grow into a convoy.
+  answered once it is committed. (`write_now` is the first case alone, synchronous, for a caller
+  that can then answer without a task, the registrar, and awaits `write` otherwise.) When another
+  process holds the lock, a dedicated thread waits for it, never the event loop; once it has it,
+  the queue (grown meanwhile) is written on the loop, so the lock is held for the statements
+  alone. (Written on the thread, each statement waited for the interpreter's lock, which the busy
+  loop holds up to 5 ms at a time, and the other process waited as long: with 2 workers under a
+  registration storm, measured.) One round of the loop drains the whole queue: a lock handing
+  writers over one by one would let a burst of them grow into a convoy.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -87,6 +89,10 @@ def reason(exc: BaseException) -> str:
     """A database error in one line, for a log or a message: the driver's own words when it has some."""
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class WriteLater(Exception):
+    """`Database.write_now` could not write without waiting; nothing was run."""
 
 
 class _WriteLockBusy(Exception):
@@ -173,20 +179,41 @@ class Database:
 
         if not self.is_sqlite:
             return await self._postgres(self._engine.begin, call)
-
-        # While a checkpoint runs, writes wait for it: inline ones would keep taking the lock it
-        # needs to restart the WAL, which would then only grow.
-        if not self._queued and not self._draining and not self._checkpoint_running():
-            try:
-                return self._write_inline(call)
-            except _WriteLockBusy:
-                pass
+        try:
+            return self._write_at_once(call)
+        except WriteLater:
+            pass
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queued.append((call, future))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().call_soon(self._drain)
         return await future
+
+    def write_now(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`write`, if it can be done without waiting: on SQLite, when no write is queued and the
+        lock is free. Else WriteLater, raised before fn has run (PostgreSQL: always)."""
+        if not self.is_sqlite:
+            raise WriteLater()
+        started: float | None = perf_counter()
+        try:
+            return self._write_at_once(lambda conn: fn(conn, *args, **kwargs))
+        except WriteLater:
+            started = None  # nothing was written: not a write's duration
+            raise
+        finally:
+            if started is not None:
+                metrics.db_timed("write", perf_counter() - started)
+
+    def _write_at_once(self, call: Callable[[Connection], T]) -> T:
+        # While a checkpoint runs, writes wait for it: inline ones would keep taking the lock it
+        # needs to restart the WAL, which would then only grow.
+        if self._queued or self._draining or self._checkpoint_running():
+            raise WriteLater()
+        try:
+            return self._write_inline(call)
+        except _WriteLockBusy:
+            raise WriteLater() from None
 
     @property
     def saturated(self) -> bool:

@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from sipline.store import migrate, projects
-from sipline.store.db import Database, normalize_url, reason, unavailable
+from sipline.store.db import Database, WriteLater, normalize_url, reason, unavailable
+from tests.conftest import require_postgres
 
 
 async def test_a_write_waits_for_another_process_lock_without_stalling_reads(tmp_path: Path) -> None:
@@ -35,6 +36,52 @@ async def test_a_write_waits_for_another_process_lock_without_stalling_reads(tmp
         created = await asyncio.wait_for(pending, 5)
         assert created["name"] == "second"
         assert [p["name"] for p in await db.read(projects.list_all)] == ["first", "second"]
+    finally:
+        await db.dispose()
+
+
+async def test_a_write_that_cannot_run_at_once_is_refused_before_it_runs(tmp_path: Path) -> None:
+    path = tmp_path / "now.db"
+    db = Database(f"sqlite:///{path}")
+    ran: list[str] = []
+
+    def create(conn: Connection, name: str) -> str:
+        ran.append(name)
+        return str(projects.create(conn, name)["name"])
+
+    try:
+        await migrate.upgrade(db)
+        assert db.write_now(create, "free") == "free"  # the lock is free: written and committed
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(WriteLater):
+                db.write_now(create, "locked")
+            queued = asyncio.create_task(db.write(create, "queued"))  # waits for the lock
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not queued.done()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        with pytest.raises(WriteLater):  # behind a queued write: order is kept
+            db.write_now(create, "behind")
+        assert await asyncio.wait_for(queued, 5) == "queued"
+        assert ran == ["free", "queued"]
+        assert db.write_now(create, "again") == "again"
+        assert sorted(p["name"] for p in await db.read(projects.list_all)) == ["again", "free", "queued"]
+    finally:
+        await db.dispose()
+
+
+async def test_postgres_never_writes_at_once() -> None:
+    """On PostgreSQL every write waits for a connection and its round trips: never at once."""
+    db = Database(require_postgres())
+    ran: list[Connection] = []
+    try:
+        with pytest.raises(WriteLater):
+            db.write_now(ran.append)
+        assert ran == []
     finally:
         await db.dispose()
 
