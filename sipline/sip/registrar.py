@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from sipline.sip.errors import SipParseError
-from sipline.sip.headers import Params, SipUri, parse_name_addr, parse_uri, uris_equal
+from sipline.sip.headers import NO_PARAMS, Params, SipUri, parse_name_addr, parse_uri, uris_equal
 from sipline.sip.message import SipRequest
 
 _DELTA_RE = re.compile(r"[0-9]+")
@@ -107,21 +107,29 @@ def _process(request: SipRequest, existing: list[Binding], now: float, policy: R
             _check_order(binding, call_id, cseq)
         return RegisterSuccess([], [])
 
-    requested: list[tuple[str, SipUri, int, float | None]] = []
+    stored = {b.contact for b in live}
+    requested: list[tuple[str, SipUri | None, int, float | None]] = []
     for value in contacts:
-        try:
-            contact = parse_name_addr(value)
-            uri = parse_uri(contact.uri)
-        except SipParseError as exc:
-            raise _Refused(400, f"Invalid Contact: {exc.reason}") from None
-        expires = _delta_seconds(contact.params.get("expires", None), "Contact expires")
-        if "expires" in contact.params and contact.params["expires"] is None:
+        uri: SipUri | None = None
+        if value[:1] == "<" and value[-1:] == ">" and value[1:-1] in stored:
+            # A refresh: a live binding's URI sent again as it was, without parameters. It was
+            # parsed when first registered, and is read here as parse_name_addr would read it.
+            raw_uri, params = value[1:-1], NO_PARAMS
+        else:
+            try:
+                contact = parse_name_addr(value)
+                uri = parse_uri(contact.uri)
+            except SipParseError as exc:
+                raise _Refused(400, f"Invalid Contact: {exc.reason}") from None
+            raw_uri, params = contact.uri, contact.params
+        expires = _delta_seconds(params.get("expires", None), "Contact expires")
+        if "expires" in params and params["expires"] is None:
             raise _Refused(400, "Invalid Contact expires")
         if expires is None:
             expires = header_expires if header_expires is not None else policy.default_expires
         if 0 < expires < policy.min_expires:
             raise _Refused(423, "Interval Too Brief", [("Min-Expires", str(policy.min_expires))])
-        requested.append((contact.uri, uri, min(expires, policy.max_expires), _q_value(contact.params)))
+        requested.append((raw_uri, uri, min(expires, policy.max_expires), _q_value(params)))
 
     bindings = list(live)
     for raw_uri, uri, expires, q in requested:
@@ -168,11 +176,12 @@ def _q_value(params: Params) -> float | None:
     return float(value)
 
 
-def _same_contact(stored: str, raw_uri: str, uri: SipUri) -> bool:
+def _same_contact(stored: str, raw_uri: str, uri: SipUri | None) -> bool:
+    """`uri` is raw_uri parsed, or None for a live binding's URI sent again (parsed on demand)."""
     if stored == raw_uri:  # a refresh, as sent the first time: no need to compare URI by URI
         return True
     try:
-        return uris_equal(parse_uri(stored), uri)
+        return uris_equal(parse_uri(stored), uri or parse_uri(raw_uri))
     except SipParseError:
         return False  # a stored contact we cannot parse can only be replaced by expiry
 

@@ -164,7 +164,8 @@ class SipService:
         if message.method == "ACK":
             self.calls.ack(message, flow)
             return None
-        in_dialog = request_dialog_id(message) is not None
+        # A REGISTER never belongs to a dialog (RFC 3261 §10.2), whatever tags it carries.
+        in_dialog = message.method != "REGISTER" and request_dialog_id(message) is not None
         # Shed: while the transport is busy, any new transaction out of a dialog; while the store
         # is saturated, a request that would start work (one answering our challenge finishes
         # work already started, and is served).
@@ -249,7 +250,7 @@ class SipService:
         method = request.method
         if method == "CANCEL":
             return self.calls.cancel(request, txn)
-        if in_dialog and method != "REGISTER":
+        if in_dialog:
             return await self.calls.in_dialog(request, txn, flow)
         try:
             host = parse_uri(request.uri).host

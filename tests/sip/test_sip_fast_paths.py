@@ -21,6 +21,7 @@ from sipline.sip import (
     make_response,
     parse_message,
     parse_name_addr,
+    parse_uri,
     read_cseq,
     server_key,
     top_via,
@@ -329,3 +330,33 @@ def test_params_answer_as_a_mapping_does(text):
     for name in ("branch", "rport", "nope"):
         assert params.get(name) == Mapping.get(params, name)  # the mixin it replaces
         assert params.get(name, "d") == Mapping.get(params, name, "d")
+
+
+CONTACT_CHARS = st.sampled_from([*"abAB09:@;=.-_+~%?&,<>\"' \t", "sip:", "sips:", "tel:", "é", "\\"])
+
+
+@st.composite
+def contact_values(draw: st.DrawFn) -> str:
+    """Contact values, name-addr and addr-spec, valid and not."""
+    scheme = draw(st.sampled_from(["sip:", "sips:", "SIP:", "tel:", ""]))
+    user_host = draw(st.sampled_from(["alice@example.com", "a@192.0.2.1:5070", "Bob@[2001:db8::1]", "h", ""]))
+    tail = draw(st.sampled_from(["", ";transport=udp", ";ob", "?x=y", ';lr;x="q"']))
+    noise = draw(st.one_of(st.just(""), st.lists(CONTACT_CHARS, max_size=6).map("".join)))
+    uri = scheme + user_host + tail + noise
+    display = draw(st.sampled_from(["", '"Alice" ', "Bob ", '"a\\"b" ']))
+    params = draw(st.sampled_from(["", ";expires=60", ";q=0.5", " ;x", ';+sip.instance="<urn:a>"']))
+    return draw(st.sampled_from([f"{display}<{uri}>{params}", f"{uri}{params}", f"<{uri}>", uri]))
+
+
+@PROPERTY
+@given(contact_values())
+def test_a_stored_contact_sent_again_in_angle_brackets_reads_as_the_parser_reads_it(value):
+    """sip.registrar reads `<S>`, S a live binding's contact, without parsing it: S was the URI of
+    a Contact that parsed (name-addr and URI), and `<S>` must then parse to S without parameters."""
+    try:
+        stored = parse_name_addr(value).uri
+        parse_uri(stored)
+    except SipParseError:
+        return
+    again = parse_name_addr(f"<{stored}>")
+    assert (again.display, again.uri, dict(again.params)) == (None, stored, {})

@@ -144,6 +144,25 @@ def test_refresh_replaces_binding_and_keeps_first_registration_time():
     assert result.bindings == [Binding("sip:a@h", NOW + 300, "call-1", 2, None, NOW - 500)]
 
 
+def test_a_refresh_sent_as_stored_is_matched_whatever_binding_comes_before_it():
+    # The device's own binding is found by its text (not parsed again); the one before it, which
+    # is not the same URI, is still compared URI by URI, and one that cannot be parsed is kept.
+    existing = [binding("sip:other@h:5070", cseq=1), binding("not a uri", cseq=1), binding("sip:a@h", cseq=1)]
+    result = ok(process_register(register("Contact: <sip:a@h>", "Expires: 300", cseq=2), existing, NOW, POLICY))
+    assert [(b.contact, b.expires_at, b.cseq) for b in result.bindings] == [
+        ("sip:other@h:5070", NOW + 100, 1),
+        ("not a uri", NOW + 100, 1),
+        ("sip:a@h", NOW + 300, 2),
+    ]
+    assert result.contact_headers[-1] == "<sip:a@h>;expires=300"
+
+
+def test_a_stored_contact_sent_again_with_another_spelling_still_refreshes_it():
+    existing = [binding("sip:a@h;transport=udp", cseq=1)]
+    result = ok(process_register(register("Contact: <sip:a@H;TRANSPORT=UDP>", cseq=2), existing, NOW, POLICY))
+    assert [(b.contact, b.registered_at) for b in result.bindings] == [("sip:a@H;TRANSPORT=UDP", NOW - 500)]
+
+
 def test_older_cseq_same_call_id_is_refused_with_500():
     existing = [binding("sip:a@h", cseq=5)]
     result = error(process_register(register("Contact: <sip:a@h>", cseq=4), existing, NOW, POLICY))
