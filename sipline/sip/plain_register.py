@@ -13,7 +13,7 @@ no I/O, no clock.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sipline.sip.headers import TOKEN_RE, Headers
 from sipline.sip.message import _DIGITS_RE, _MAX_CSEQ, MAX_MESSAGE_SIZE, SipRequest
@@ -42,10 +42,10 @@ _TEXT_RE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 _CONTACT_RE = re.compile(r"[\x21-\x2b\x2d-\x7e](?:[\x20-\x2b\x2d-\x7e]*[\x21-\x2b\x2d-\x7e])?")
 
 
-@dataclass(frozen=True, slots=True)
-class PlainRegister:
+class PlainRegister(NamedTuple):
     """What the fast path needs of a plain REGISTER. The copied fields are the header values as
-    sent; the response copies them (RFC 3261 §8.2.6)."""
+    sent; the response copies them (RFC 3261 §8.2.6). A named tuple: made twice a registration,
+    and a frozen dataclass of 16 fields costs twice as much to make."""
 
     host: str  # of the Request-URI
     via: str

@@ -20,7 +20,14 @@ from sipline.domain.fields import is_username
 from sipline.sip.digest import DigestCredentials, NonceStatus, Verdict
 from sipline.sip.errors import SipParseError
 from sipline.sip.message import SipRequest, SipResponse
-from sipline.sip.registrar import Binding, RegisterError, RegisterPolicy, aor_user, process_register
+from sipline.sip.registrar import (
+    Binding,
+    RegisterError,
+    RegisterPolicy,
+    RegisterSuccess,
+    aor_user,
+    process_register,
+)
 from sipline.store import bindings as binding_store
 from sipline.store import endpoints
 from sipline.store.db import Database, WriteLater
@@ -32,14 +39,16 @@ from .responses import respond
 
 log = logging.getLogger("sipline.sip.registrar")
 
-# What the store's transaction returns: the response, and the live bindings before and after.
-_Outcome = tuple[SipResponse, list[Binding], list[Binding]]
+# What the store's transaction returns: a refusal to send, or the registrar's decision (its
+# response made once the lock is let go), and the live bindings before and after.
+_Outcome = tuple[SipResponse | RegisterSuccess | RegisterError, list[Binding], list[Binding]]
 
 
 @dataclass(frozen=True)
 class _Ready:
     """A REGISTER checked as far as it can be without the store: the store's transaction to run."""
 
+    request: SipRequest
     transaction: Callable[[Connection], _Outcome]
     aor: str  # user@realm, for the log
     now: float
@@ -116,7 +125,7 @@ class Registrar:
             before = [p.binding for p in previous]
             result = process_register(request, before, now, self.policy)
             if isinstance(result, RegisterError):
-                return respond(request, result.status, result.reason, headers=result.headers), [], []
+                return result, [], []
             if result.bindings != before:
                 # A UDP device is reached from any worker of this node (they share the socket),
                 # a TCP or TLS device only through the worker holding its connection.
@@ -126,21 +135,25 @@ class Registrar:
                     node_id = self.local.worker_id if flow_id else self.local.node_id
                 origin = binding_store.Origin(transport, source[0], source[1], _user_agent(request), node_id, flow_id)
                 binding_store.replace(conn, endpoint["id"], result.bindings, origin, previous)
-            response = respond(request, 200, headers=[*result.headers, ("Date", self._date(now))])
-            return response, [b for b in before if b.expires_at > now], result.bindings
+            return result, [b for b in before if b.expires_at > now], result.bindings
 
-        return _Ready(transaction, f"{creds.username}@{realm}", now)
+        return _Ready(request, transaction, f"{creds.username}@{realm}", now)
 
-    @staticmethod
-    def _finish(outcome: _Outcome, ready: _Ready, flow: Flow) -> SipResponse:
-        response, before, after = outcome
-        if response.status == 200 and after:
+    def _finish(self, outcome: _Outcome, ready: _Ready, flow: Flow) -> SipResponse:
+        """The response, once the store's transaction is committed: made after the lock is let
+        go, which the other workers' REGISTERs wait for."""
+        answer, before, after = outcome
+        request = ready.request
+        if isinstance(answer, SipResponse):
+            return answer
+        if isinstance(answer, RegisterError):
+            return respond(request, answer.status, answer.reason, headers=answer.headers)
+        if after:
             # The device is reached through this flow for as long as it stays registered (RFC 5626).
             flow.keep(max(b.expires_at for b in after) - ready.now)
-        if response.status == 200:
-            metrics.register_accepted(before, after)
-            _log_changes(ready.aor, before, after, flow.transport, flow.remote)
-        return response
+        metrics.register_accepted(before, after)
+        _log_changes(ready.aor, before, after, flow.transport, flow.remote)
+        return respond(request, 200, headers=[*answer.headers, ("Date", self._date(ready.now))])
 
     def _authorize(
         self,
