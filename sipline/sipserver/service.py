@@ -178,7 +178,7 @@ class SipService:
         if message.method == "REGISTER":
             response = self._register_now(message, flow)
             if response is not None:
-                self._answered_now(message, response, flow)
+                self._register_answered(message, response, flow)
                 return None
         txn = self.transactions.server(message, flow)
         if message.method == "INVITE":
@@ -201,9 +201,9 @@ class SipService:
         except Exception as exc:
             return self._failure(request, exc)
 
-    def _answered_now(self, request: SipRequest, response: SipResponse, flow: Flow) -> None:
-        """Send a final response made without a transaction machine, and keep it for the
-        request's copies as its machine would have kept it once completed (Timer J)."""
+    def _register_answered(self, request: SipRequest, response: SipResponse, flow: Flow) -> None:
+        """Send the final response to a REGISTER answered at once, without a transaction machine,
+        and keep it for the request's copies as its machine would have kept it (Timer J)."""
         metrics.register_answered(response.status)
         data = serialize(response)
         reply = flow.for_response(top_via(request))

@@ -144,7 +144,7 @@ class Transactions:
 
     def answered(self, key: ServerKey, data: bytes, flow: Flow) -> None:
         """A non-INVITE request over UDP answered at once, with a final response, outside any
-        machine (`fast_register`, `SipService._answered_now`): what its machine would keep once
+        machine (`fast_register`, `SipService._register_answered`): what its machine would keep once
         completed (`_settle`), its response for the copies that come until Timer J."""
         now = self.now()
         self._server_echoes.purge(now)
