@@ -10,9 +10,13 @@ from its bytes alone, before parsing it (what is handed over is parsed once, by 
   being stateless (a hop toward a TCP or TLS flow is sent to the worker holding it);
 - a request in one of our dialogs, by its To tag, and a request of a call we placed, by its
   Call-ID: both carry the instance id too;
+- a REGISTER without credentials by whoever reads it: it is challenged (or refused), which
+  changes nothing, as a stateless UAS answers it (RFC 3261 §8.2.7); a copy that reaches the other
+  worker is challenged again, with a nonce of its own that any worker accepts;
 - any other request by a hash of its Call-ID: an INVITE, its retransmissions, its CANCEL and
-  ACK and every later request of its dialog go to one worker, and so do a device's REGISTERs,
-  so that a retransmission meets the transaction that answered the first copy.
+  ACK and every later request of its dialog go to one worker, and so do a device's REGISTERs
+  with credentials, so that a retransmission meets the transaction that answered the first copy
+  (a second registration of the same request would be refused as out of order).
 
 A datagram that belongs to another worker is handed over, as it came and with its source
 address, on that worker's channel: a local datagram socket pair made before the workers were
@@ -54,6 +58,7 @@ _TOP_VIA = re.compile(rb"\r\n(?:via|v)[ \t]*:([^\r\n]*)", re.IGNORECASE)
 _OUR_BRANCH = re.compile(rb";[ \t]*branch[ \t]*=[ \t]*z9hG4bK-([0-9a-zA-Z]+)-")
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)", re.IGNORECASE)
 _TOP_ROUTE = re.compile(rb"\r\nroute[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_AUTHORIZATION = re.compile(rb"\r\nauthorization[ \t]*:", re.IGNORECASE)
 _OUR_TO_TAG = re.compile(rb"\r\n(?:to|t)[ \t]*:[^\r\n]*;[ \t]*tag[ \t]*=[ \t]*([0-9a-zA-Z]+)-", re.IGNORECASE)
 _RELAY = RELAY.encode()
 
@@ -76,6 +81,8 @@ def owner(data: bytes, markers: dict[bytes, int], count: int, *, hashed: bool = 
     to_tag = _OUR_TO_TAG.search(head)
     if to_tag is not None and to_tag[1] in markers:
         return markers[to_tag[1]]
+    if head.startswith(b"REGISTER ") and _AUTHORIZATION.search(head) is None:
+        return None  # to be challenged: answered where it lands
     call_id = _CALL_ID.search(head)
     if call_id is None:
         return None

@@ -16,7 +16,9 @@ INSTANCES = ["abcd1234w0", "abcd1234w1", "abcd1234w2"]
 MARKERS = {instance.encode(): i for i, instance in enumerate(INSTANCES)}
 
 
-def _request(method: str, call_id: str, *, to_tag: str = "", route: str = "", compact: bool = False) -> bytes:
+def _request(
+    method: str, call_id: str, *, to_tag: str = "", route: str = "", compact: bool = False, extra: str = ""
+) -> bytes:
     lines = [
         f"{method} sip:bob@example.test SIP/2.0",
         "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKdevice1",
@@ -25,6 +27,7 @@ def _request(method: str, call_id: str, *, to_tag: str = "", route: str = "", co
         f"{'i' if compact else 'Call-ID'}: {call_id}",
         f"CSeq: 1 {method}",
         *([f"Route: {route}"] if route else []),
+        *([extra] if extra else []),
         "Content-Length: 0",
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -70,13 +73,30 @@ def test_requests_of_a_call_we_placed_go_to_the_worker_that_placed_it() -> None:
 )
 def test_every_request_of_a_device_s_call_or_registration_goes_to_one_worker(call_id: str) -> None:
     """The INVITE, its retransmissions, its CANCEL, the ACK and the dialog's requests: one worker;
-    a REGISTER and its retransmissions too; whichever form the Call-ID header takes."""
+    a REGISTER with credentials and its retransmissions too; whichever form the Call-ID header takes."""
     first = owner(_request("INVITE", call_id), MARKERS, 3)
     assert first in (0, 1, 2)
     for method, tag in (("CANCEL", ""), ("ACK", "t"), ("BYE", "t"), ("OPTIONS", "t"), ("INFO", "t")):
         assert owner(_request(method, call_id, to_tag=tag), MARKERS, 3) == first
     assert owner(_request("BYE", call_id, to_tag="t", compact=True), MARKERS, 3) == first
-    assert owner(_request("REGISTER", call_id), MARKERS, 3) == owner(_request("REGISTER", call_id), MARKERS, 3)
+    credentials = 'Authorization: Digest username="u", realm="r", nonce="n", uri="sip:r", response="x"'
+    registered = owner(_request("REGISTER", call_id, extra=credentials), MARKERS, 3)
+    assert registered in (0, 1, 2)
+    assert owner(_request("REGISTER", call_id, extra=credentials.lower()), MARKERS, 3) == registered
+
+
+def test_a_register_to_be_challenged_is_answered_where_it_lands() -> None:
+    """Without credentials a REGISTER changes nothing (it is challenged, or refused): whichever
+    worker reads it answers it, as a stateless UAS would (RFC 3261 §8.2.7), and nothing is handed
+    over. With them, it goes to its Call-ID's worker, and only a Proxy-Authorization is no credential."""
+    for n in range(50):
+        assert owner(_request("REGISTER", f"{n}@device"), MARKERS, 3) is None
+        proxy = _request("REGISTER", f"{n}@device", extra='Proxy-Authorization: Digest username="u"')
+        assert owner(proxy, MARKERS, 3) is None
+    answering = [
+        owner(_request("REGISTER", f"{n}@device", extra="Authorization: Digest x"), MARKERS, 3) for n in range(50)
+    ]
+    assert set(answering) == {0, 1, 2}
 
 
 def test_relay_hops_are_taken_where_they_land() -> None:
