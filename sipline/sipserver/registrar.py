@@ -91,7 +91,9 @@ class Registrar:
 
     def _ready(self, request: SipRequest, project: dict[str, Any], realm: str, flow: Flow) -> SipResponse | _Ready:
         """What is answered before the store is asked (a refusal, a challenge), or the store's
-        transaction to run; nothing here changes any state."""
+        transaction to run. Nothing here changes any state on the way to that transaction (only a
+        blocked source is counted, and it is answered here), so `register_now` falling back to
+        `register` repeats nothing but the work."""
         transport, source = flow.transport, flow.remote
         try:
             user, to_host = aor_user(request)
