@@ -1,6 +1,6 @@
 """SIP registrar benchmark: sipline against Kamailio, the same sipp command lines, in one run.
 
-    .venv/bin/python bench/sip.py [--server all|sipline|bare|kamailio[,...]] [--users 10000]
+    .venv/bin/python bench/sip.py [--server all|sipline|bare|kamailio|kamailio-db[,...]] [--users 10000]
                                   [--rates 500,1000,2000,...] [--step-seconds 10] [--prime-rate 1000]
                                   [--probe-rate 50] [--storm-rate R] [--storm-seconds 30] [--recovery-rate R]
                                   [--recovery-seconds 60] [--no-storm] [--database-url URL]
@@ -12,13 +12,18 @@ One registration is tests/integration/sipp/register_digest.xml: REGISTER, 401, R
 same sipp command lines; sipp's call limit (-l) is set so high that it never throttles a server.
 `--server all` (the default; `both` is its old name) runs sipline, the bare Python registrar of
 bench/sip_bare.py (the ceiling of a CPython registrar, as asgi_bare.py is for the API: --bare-workers
-processes, as many as sipline's --workers by default), then Kamailio.
+processes, as many as sipline's --workers by default), then Kamailio as the issue measured it
+(bindings in memory), then `kamailio-db`: the same Kamailio with its bindings in the database
+(usrloc's DB-only mode: each binding written before its 200, and every node reading the same table),
+the guarantees sipline gives, on sipline's kind of database (a SQLite file in WAL mode, with one
+child, as db_sqlite cannot share its write lock; or with --database-url PostgreSQL, auth_db included).
 
-For each server (sipline first, then the bare one, then Kamailio):
+For each server (sipline first, then the bare one, then Kamailio, then kamailio-db):
 
 1. Users: N endpoints (bench00000..). sipline: seeded through the store (bench/common.py `seed`,
    sipline stopped). Kamailio: bench/kamailio/kamailio.cfg (2 UDP workers, auth_db on SQLite with
-   HA1 precomputed, usrloc in memory), 2 GB of shm reserved and UDP buffers up to 4 MB.
+   HA1 precomputed, usrloc in memory), 2 GB of shm reserved and UDP buffers up to 4 MB;
+   kamailio-db the same with usrloc in the database, its schema the one Kamailio ships.
 2. Devices: one sipp local port per server stands for the N devices (Contact user@127.0.0.1:PORT),
    the same port in every run, so that every registration after the first refreshes a binding. The
    server starts and every device registers once (`prime`: --prime-rate, slower for the failed; not
@@ -41,7 +46,8 @@ For each server (sipline first, then the bare one, then Kamailio):
    registered or --recovery-seconds after the storm's end. The bare server gets the latency step
    only: it answers whatever it reads, and has no failure mode for a storm to show.
 5. Prints the tables, the storm summaries, then the goals LAST: the ratio sipline / Kamailio, with
-   bare Python / Kamailio, sipline / bare Python and each server's CPU per registration at capacity.
+   bare Python / Kamailio, sipline / bare Python, sipline / kamailio-db, kamailio-db / Kamailio and
+   each server's CPU per registration at capacity.
 
 Exit status: 1 on a crash (the bench's or a server's), 0 otherwise; with --strict, 2 when a goal is
 missed. Every process started is stopped, also on Ctrl-C or an error; working files live in a temp
@@ -68,9 +74,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,13 +109,15 @@ from bench.common import (  # noqa: E402
     udp_receive_drops,
     write_subscribers,
 )
+from tests.postgres import create_database, drop_database  # noqa: E402
 
 SCENARIO = SIPP_DIR / "register_digest.xml"
 LOGGED = SIPP_DIR / "register_logged.xml"
 SIP_BARE = ROOT / "bench" / "sip_bare.py"
-SERVERS = ("sipline", "bare", "kamailio")  # --server all, in this order
+SERVERS = ("sipline", "bare", "kamailio", "kamailio-db")  # --server all, in this order
 KAMAILIO_CFG = ROOT / "bench" / "kamailio" / "kamailio.cfg"
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+KAMAILIO_SCHEMA = Path("/usr/share/kamailio")  # the schema scripts Kamailio's database modules ship
 KAMAILIO_DOMAIN = "default.sip.localhost"  # only when sipline is not run (its domain otherwise)
 # A registration lives at most two receive timeouts of the scenario (5 s each) plus a margin: sipp's
 # call limit above rate x this never throttles the server, it only bounds sipp's memory.
@@ -482,23 +493,41 @@ class Probe(ProbeThread):
 
 
 class Kamailio(KamailioProcess):
-    """bench/kamailio/kamailio.cfg: UDP, `children` workers, auth_db on SQLite or db_text."""
+    """bench/kamailio/kamailio.cfg: UDP, `children` workers, auth_db on SQLite or db_text, bindings in
+    memory; with `bindings_in_db` (`kamailio-db`), usrloc's DB-only mode: the bindings in that SQLite
+    file (WAL), or, with `postgres` (a database `kamailio_database` made), everything in PostgreSQL."""
 
-    def __init__(self, tmp: Path, devices: Devices, children: int, backend: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        devices: Devices,
+        children: int,
+        backend: str,
+        *,
+        bindings_in_db: bool = False,
+        postgres: str | None = None,
+    ) -> None:
         super().__init__(tmp)
         self.children = children
-        self.backend = backend
-        if backend == "sqlite":
-            db = tmp / "kamailio.sqlite"
+        self.postgres = postgres
+        users = [*devices.creds, devices.probe]
+        if postgres:
+            self.defines = ["-A", f'DBURL="{postgres}"', "-A", "WITH_POSTGRES"]
+        elif backend == "sqlite":
+            db = tmp / ("kamailio-db.sqlite" if bindings_in_db else "kamailio.sqlite")
             if not db.exists():
-                write_sqlite_subscribers(db, devices.domain, [*devices.creds, devices.probe])
+                write_sqlite_subscribers(db, devices.domain, users, with_location=bindings_in_db)
             # db_sqlite drops "sqlite:///" and one more "/" makes the path absolute: sqlite:////tmp/...
             self.defines = ["-A", f'DBURL="sqlite:///{db}"', "-A", "WITH_SQLITE"]
+            if bindings_in_db:
+                self.defines += ["-A", f'SQLITE_JOURNAL="{db}=WAL"']
         else:
             db = tmp / "kamailio-db"
             if not db.exists():
-                write_subscribers(db, devices.domain, [*devices.creds, devices.probe])
+                write_subscribers(db, devices.domain, users)
             self.defines = ["-A", f'DBURL="text://{db}"']
+        if bindings_in_db:
+            self.defines += ["-A", "USRLOC_DB_ONLY"]
 
     def arguments(self, port: int) -> list[str]:
         return [
@@ -511,28 +540,61 @@ class Kamailio(KamailioProcess):
             f"CHILDREN={self.children}",
         ]
 
+    def pids(self) -> list[int]:
+        """Its processes, and on PostgreSQL the backends serving its database, as for sipline."""
+        database = self.postgres.rsplit("/", 1)[-1] if self.postgres else ""
+        return super().pids() + (postgres_backends(database) if database else [])
 
-def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]) -> None:
-    """Kamailio's own SQLite schema for auth_db (`version`, `subscriber` with its indexes), HA1 precomputed."""
+
+@contextlib.contextmanager
+def kamailio_database(url: str, domain: str, creds: list[tuple[str, str]]) -> Iterator[str]:
+    """A PostgreSQL database of Kamailio's own beside `url`'s, with the schema Kamailio ships
+    (version, subscriber, location) and the subscribers; its postgres:// URL. Dropped at the end."""
+    own = asyncio.run(create_database(url, "kamailio_bench"))
+
+    async def load() -> None:
+        u = make_url(own)
+        conn = await asyncpg.connect(
+            host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
+        )
+        try:
+            for script in ("standard", "auth_db", "usrloc"):
+                await conn.execute((KAMAILIO_SCHEMA / "postgres" / f"{script}-create.sql").read_text())
+            await conn.copy_records_to_table(
+                "subscriber",
+                records=[(u, domain, p, ha1(u, domain, p)) for u, p in creds],
+                columns=["username", "domain", "password", "ha1"],
+            )
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(load())
+        u = make_url(own)
+        yield f"postgres://{u.username}@{u.host}:{u.port or 5432}/{u.database}"
+    finally:
+        asyncio.run(drop_database(own, make_url(url).database))
+
+
+def ha1(user: str, realm: str, password: str) -> str:
+    return hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+
+
+def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]], *, with_location: bool) -> None:
+    """The SQLite schema Kamailio ships (`version`, `subscriber`; `location` too when the bindings are
+    kept there, then in WAL mode, as sipline's database), the subscribers with HA1 precomputed."""
+    scripts = ["standard", "auth_db", *(["usrloc"] if with_location else [])]
     conn = sqlite3.connect(db)
     try:
-        conn.executescript(
-            """
-            CREATE TABLE version (id INTEGER PRIMARY KEY NOT NULL, table_name VARCHAR(32) NOT NULL,
-                table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_table_name_idx UNIQUE (table_name));
-            INSERT INTO version (table_name, table_version) VALUES ('version', 1), ('subscriber', 7);
-            CREATE TABLE subscriber (id INTEGER PRIMARY KEY NOT NULL, username VARCHAR(64) DEFAULT '' NOT NULL,
-                domain VARCHAR(64) DEFAULT '' NOT NULL, password VARCHAR(64) DEFAULT '' NOT NULL,
-                ha1 VARCHAR(128) DEFAULT '' NOT NULL, ha1b VARCHAR(128) DEFAULT '' NOT NULL,
-                CONSTRAINT subscriber_account_idx UNIQUE (username, domain));
-            CREATE INDEX subscriber_username_idx ON subscriber (username);
-            """
-        )
+        for script in scripts:
+            conn.executescript((KAMAILIO_SCHEMA / "db_sqlite" / f"{script}-create.sql").read_text())
         conn.executemany(
             "INSERT INTO subscriber (username, domain, password, ha1) VALUES (?, ?, ?, ?)",
-            [(u, domain, p, hashlib.md5(f"{u}:{domain}:{p}".encode()).hexdigest()) for u, p in creds],
+            [(u, domain, p, ha1(u, domain, p)) for u, p in creds],
         )
         conn.commit()
+        if with_location:
+            conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
 
@@ -840,7 +902,7 @@ def summary(o: Outcome) -> None:
 
 
 def label(o: Outcome) -> str:
-    return "bare Python" if o.name == "bare" else o.name
+    return {"bare": "bare Python", "kamailio-db": "kamailio (bindings in the database)"}.get(o.name, o.name)
 
 
 def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
@@ -853,6 +915,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
         summary(o)
     by_name = {o.name: o for o in outcomes}
     s, b, k = by_name.get("sipline"), by_name.get("bare"), by_name.get("kamailio")
+    kd = by_name.get("kamailio-db")
     checks: list[bool] = []
 
     def check(text: str, ok: bool | None) -> None:
@@ -872,10 +935,13 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[bool]:
             r >= GOAL_RATIO if k.capacity else None,
         )
         check(f"capacity ratio {shown} >= {FLOOR_RATIO:.2f} (floor)", r >= FLOOR_RATIO if k.capacity else None)
-    # the bare Python registrar: how much of the gap is CPython's floor, how much sipline's own work
+    # the bare Python registrar: how much of the gap is CPython's floor, how much sipline's own work;
+    # Kamailio with its bindings in the database: the same guarantees as sipline's, the same kind of store
     for over, under, what in (
         (b, k, "the ceiling of a CPython registrar against Kamailio (above 1: CPython's floor is none of the gap)"),
         (s, b, "the share of that ceiling left after sipline's own work"),
+        (s, kd, "against Kamailio writing each binding to the database before its 200, as sipline does"),
+        (kd, k, "what writing the bindings to the database costs Kamailio"),
     ):
         if over and under:
             figures = f"{over.at_least}{over.capacity:.0f} / {under.at_least}{under.capacity:.0f} registrations/s"
@@ -936,36 +1002,66 @@ def run_all(tmp: Path, args: argparse.Namespace, database_url: str | None) -> li
         domain, creds = KAMAILIO_DOMAIN, bench_creds(args.users + 1)
     outcomes: list[Outcome] = []
     sipline_capacity = 0.0
-    for name in names:
-        devices = Devices(domain, creds[:-1], creds[-1], tmp)  # the last one is the Probe
-        devices.port = free_port()  # the devices' address for this server, in every run
-        make_server: Callable[[], Server]
-        if name == "sipline":
-            make_server = functools.partial(Sipline, tmp / "sipline", database_url, shlex.split(args.sipline_args))
-            processes = plural(sipline_workers(args.sipline_args), "worker")
-        elif name == "bare":
-            make_server = functools.partial(Bare, tmp, args.bare_workers)
-            processes = plural(args.bare_workers, "worker")
-        else:
-            make_server = functools.partial(Kamailio, tmp, devices, args.kamailio_children, args.kamailio_db)
-            processes = plural(args.kamailio_children, "child", "children")
-
-        outcome = Outcome(name, processes)
-        outcomes.append(outcome)
-        try:
-            sweep(name, make_server, devices, tmp, args, outcome)
-            if name == "sipline":
-                sipline_capacity = outcome.capacity
-            if not args.no_storm and not outcome.crashed and (outcome.capacity or args.storm_rate):
-                # sipline's capacity sets both servers' storm (the same storm), else this server's own
-                base = sipline_capacity or outcome.capacity or args.storm_rate / 3
-                storm_rate = args.storm_rate or round(3 * base)
-                recovery_rate = args.recovery_rate or max(1, round(base / 2))
-                storm(name, make_server, devices, tmp, args, outcome, storm_rate, recovery_rate)
-        except (AssertionError, RuntimeError) as e:  # a server that died or logged a traceback
-            outcome.crashed = str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(f"{name}: {e}", file=sys.stderr, flush=True)
+    with contextlib.ExitStack() as databases:
+        for name in names:
+            sipline_capacity = run_one(name, tmp, args, database_url, domain, creds, outcomes, sipline_capacity,
+                                       databases)  # fmt: skip
     return outcomes
+
+
+def run_one(
+    name: str,
+    tmp: Path,
+    args: argparse.Namespace,
+    database_url: str | None,
+    domain: str,
+    creds: list[tuple[str, str]],
+    outcomes: list[Outcome],
+    sipline_capacity: float,
+    databases: contextlib.ExitStack,
+) -> float:
+    """One server's sweep and storm, its outcome appended to `outcomes`; sipline's capacity, which
+    sets every later server's storm."""
+    devices = Devices(domain, creds[:-1], creds[-1], tmp)  # the last one is the Probe
+    devices.port = free_port()  # the devices' address for this server, in every run
+    make_server: Callable[[], Server]
+    if name == "sipline":
+        make_server = functools.partial(Sipline, tmp / "sipline", database_url, shlex.split(args.sipline_args))
+        processes = plural(sipline_workers(args.sipline_args), "worker")
+    elif name == "bare":
+        make_server = functools.partial(Bare, tmp, args.bare_workers)
+        processes = plural(args.bare_workers, "worker")
+    elif name == "kamailio":
+        make_server = functools.partial(Kamailio, tmp, devices, args.kamailio_children, args.kamailio_db)
+        processes = plural(args.kamailio_children, "child", "children")
+    else:  # kamailio-db: its bindings in sipline's kind of database
+        postgres = databases.enter_context(kamailio_database(database_url, domain, creds)) if database_url else None
+        # db_sqlite sets no busy timeout: a child writing while the other holds SQLite's write lock
+        # fails at once ("database is locked", a 500), about half the REGISTERs with 2 children.
+        children = args.kamailio_children if postgres else 1
+        make_server = functools.partial(
+            Kamailio, tmp, devices, children, "sqlite", bindings_in_db=True, postgres=postgres
+        )
+        processes = plural(children, "child", "children")
+        if children != args.kamailio_children:
+            print("\nkamailio-db on SQLite: 1 child (db_sqlite has no busy timeout: two children writing fail)")
+
+    outcome = Outcome(name, processes)
+    outcomes.append(outcome)
+    try:
+        sweep(name, make_server, devices, tmp, args, outcome)
+        if name == "sipline":
+            sipline_capacity = outcome.capacity
+        if not args.no_storm and not outcome.crashed and (outcome.capacity or args.storm_rate):
+            # sipline's capacity sets both servers' storm (the same storm), else this server's own
+            base = sipline_capacity or outcome.capacity or args.storm_rate / 3
+            storm_rate = args.storm_rate or round(3 * base)
+            recovery_rate = args.recovery_rate or max(1, round(base / 2))
+            storm(name, make_server, devices, tmp, args, outcome, storm_rate, recovery_rate)
+    except (AssertionError, RuntimeError) as e:  # a server that died or logged a traceback
+        outcome.crashed = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"{name}: {e}", file=sys.stderr, flush=True)
+    return sipline_capacity
 
 
 def servers(text: str) -> list[str]:
@@ -1003,8 +1099,8 @@ def main() -> int:
         "--server",
         type=servers,
         default="all",
-        metavar="all|sipline|bare|kamailio[,...]",
-        help="which servers, run in the order sipline, bare, kamailio (default all; `both` is all)",
+        metavar="all|sipline|bare|kamailio|kamailio-db[,...]",
+        help="which servers, run in the order sipline, bare, kamailio, kamailio-db (default all; `both` is all)",
     )
     parser.add_argument("--users", type=int, default=10_000, help="devices (endpoints), each with its binding")
     parser.add_argument(
@@ -1052,7 +1148,12 @@ def main() -> int:
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     args.bare_workers = args.bare_workers or sipline_workers(args.sipline_args)
-    needed = ["sipp"] + (["kamailio"] if "kamailio" in args.server else [])
+    needed = ["sipp"] + (["kamailio"] if any(name.startswith("kamailio") for name in args.server) else [])
+    module = "db_postgres" if args.database_url else "db_sqlite"
+    if "kamailio-db" in args.server and not (KAMAILIO_MODULES / f"{module}.so").exists():
+        package = "kamailio-postgres-modules" if args.database_url else "kamailio-sqlite-modules"
+        print(f"bench/sip.py: kamailio-db needs Kamailio's {module} (apt-get install {package})", file=sys.stderr)
+        return 1
     for binary in needed:
         if not shutil.which(binary):
             print(f"bench/sip.py needs {binary} (apt-get install sip-tester kamailio)", file=sys.stderr)
