@@ -205,10 +205,17 @@ class Database:
             if started is not None:
                 metrics.db_timed("write", perf_counter() - started)
 
+    @property
+    def writes_now(self) -> bool:
+        """Whether `write_now` would try its write: SQLite with no write queued and no checkpoint
+        running (the lock itself is tried then). False on PostgreSQL: a caller that would prepare
+        a write for `write_now` prepares it once, for `write`, instead. While a checkpoint runs,
+        writes wait for it: inline ones would keep taking the lock it needs to restart the WAL,
+        which would then only grow."""
+        return self.is_sqlite and not (self._queued or self._draining or self._checkpoint_running())
+
     def _write_at_once(self, call: Callable[[Connection], T]) -> T:
-        # While a checkpoint runs, writes wait for it: inline ones would keep taking the lock it
-        # needs to restart the WAL, which would then only grow.
-        if self._queued or self._draining or self._checkpoint_running():
+        if not self.writes_now:
             raise WriteLater()
         try:
             return self._write_inline(call)

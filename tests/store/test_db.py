@@ -51,10 +51,12 @@ async def test_a_write_that_cannot_run_at_once_is_refused_before_it_runs(tmp_pat
 
     try:
         await migrate.upgrade(db)
+        assert db.writes_now
         assert db.write_now(create, "free") == "free"  # the lock is free: written and committed
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
+            assert db.writes_now  # the lock is only tried by write_now itself
             with pytest.raises(WriteLater):
                 db.write_now(create, "locked")
             queued = asyncio.create_task(db.write(create, "queued"))  # waits for the lock
@@ -64,10 +66,12 @@ async def test_a_write_that_cannot_run_at_once_is_refused_before_it_runs(tmp_pat
         finally:
             other.execute("ROLLBACK")
             other.close()
-        with pytest.raises(WriteLater):  # behind a queued write: order is kept
+        assert not db.writes_now  # behind a queued write: order is kept
+        with pytest.raises(WriteLater):
             db.write_now(create, "behind")
         assert await asyncio.wait_for(queued, 5) == "queued"
         assert ran == ["free", "queued"]
+        assert db.writes_now
         assert db.write_now(create, "again") == "again"
         assert sorted(p["name"] for p in await db.read(projects.list_all)) == ["again", "free", "queued"]
     finally:
@@ -79,6 +83,7 @@ async def test_postgres_never_writes_at_once() -> None:
     db = Database(require_postgres())
     ran: list[Connection] = []
     try:
+        assert not db.writes_now
         with pytest.raises(WriteLater):
             db.write_now(ran.append)
         assert ran == []
