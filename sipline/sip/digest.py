@@ -268,11 +268,19 @@ class Verdict(enum.Enum):
 
 
 def verdict(
-    creds: DigestCredentials, method: str, ha1: str | None, nonce: NonceStatus, nonces: NonceManager
+    creds: DigestCredentials,
+    method: str,
+    ha1: str | None,
+    nonce: NonceStatus,
+    nonces: NonceManager,
+    *,
+    nc_accepted: bool = False,
 ) -> Verdict:
     """Judge a Digest answer. `nonce` is `nonces.check(creds.nonce, realm)`, which the caller asks
     first so that an answer to no challenge of ours costs no credential lookup; `ha1` is the
-    user's H(username:realm:password) for `creds.algorithm`, None when there is no such user."""
+    user's H(username:realm:password) for `creds.algorithm`, None when there is no such user.
+    `nc_accepted`: this very answer was judged OK before and its nonce count taken then (the
+    verdict asked again, against credentials read again): the count is not a replay."""
     if nonce is NonceStatus.INVALID:
         return Verdict.INVALID
     if ha1 is None:
@@ -281,7 +289,7 @@ def verdict(
         return Verdict.WRONG
     if nonce is NonceStatus.STALE:
         return Verdict.STALE
-    if creds.nc is not None and not nonces.accept_nc(creds.nonce, int(creds.nc, 16)):
+    if creds.nc is not None and not nc_accepted and not nonces.accept_nc(creds.nonce, int(creds.nc, 16)):
         return Verdict.INVALID
     return Verdict.OK
 

@@ -70,11 +70,14 @@ class Authenticator:
         endpoint: Mapping[str, Any] | None,
         realm: str,
         source: tuple[str, int],
+        *,
+        nc_accepted: bool = False,
     ) -> Verdict:
         """The verdict on an answer, against the endpoint's stored HA1 (None: no such endpoint);
-        failures are counted and logged here, once for every kind of request."""
+        failures are counted and logged here, once for every kind of request. `nc_accepted`: see
+        `digest.verdict`."""
         ha1 = None if endpoint is None else str(endpoint.get(_HA1_COLUMN.get(creds.algorithm, ""), ""))
-        result = verdict(creds, request.method, ha1, nonce, self.nonces)
+        result = verdict(creds, request.method, ha1, nonce, self.nonces, nc_accepted=nc_accepted)
         if result.is_failure:
             metrics.auth_failed(wrong_password=result is Verdict.WRONG)
             log.info(

@@ -15,8 +15,9 @@ from sqlalchemy import Connection
 
 from sipline.sip.registrar import Binding
 
+from .endpoints import AUTH_COLUMNS
 from .prepared import Prepared
-from .schema import sip_bindings
+from .schema import sip_bindings, sip_endpoints
 
 _B = sip_bindings
 _COLUMNS = ("contact", "expires_at", "call_id", "cseq", "q", "registered_at")
@@ -37,6 +38,20 @@ _UPDATE = Prepared(
     .values({name: sa.bindparam(name) for name in _INSERTED if name not in ("endpoint_id", "contact")})
 )
 _INSERT = Prepared(_B.insert().values({name: sa.bindparam(name) for name in _INSERTED}))
+# _UPDATE, when the row still holds what was read (was_<column>) and the endpoint's credentials
+# are still those the REGISTER was checked against (auth_<column>): `refresh_if_unchanged`.
+_REFRESH = Prepared(
+    _B.update()
+    .where(
+        _B.c.id == sa.bindparam("row_id"),
+        *(_B.c[name].is_not_distinct_from(sa.bindparam(f"was_{name}")) for name in (*_COLUMNS, *_ORIGIN)),
+        sa.exists().where(
+            sip_endpoints.c.id == sa.bindparam("endpoint_id"),
+            *(sip_endpoints.c[name] == sa.bindparam(f"auth_{name}") for name in AUTH_COLUMNS if name != "id"),
+        ),
+    )
+    .values({name: sa.bindparam(name) for name in _INSERTED if name not in ("endpoint_id", "contact")})
+)
 _PURGE = Prepared(_B.delete().where(_B.c.expires_at <= sa.bindparam("now")))
 
 
@@ -106,6 +121,43 @@ def replace(
     already stored is updated in its row, the usual refresh: one statement, where deleting and
     inserting the set again took two (a round trip each on PostgreSQL).
     """
+    deleted, updated, inserted = _changes(endpoint_id, bindings, origin, previous)
+    _DELETE.run_many(conn, [{"row_id": s.row_id} for s in deleted])
+    _UPDATE.run_many(conn, [row for row, _ in updated])
+    _INSERT.run_many(conn, inserted)
+
+
+def refresh_if_unchanged(
+    conn: Connection,
+    endpoint: dict[str, Any],
+    bindings: Iterable[Binding],
+    origin: Origin,
+    previous: list[StoredBinding],
+) -> bool:
+    """`replace` without the endpoint's lock, when its write is a single binding updated in its
+    row (a refresh), with `previous` and `endpoint` (its `endpoints.AUTH_COLUMNS`) read without a
+    lock: one statement, which writes only if that row and the endpoint's credentials still hold
+    what was read. So it is atomic without a transaction, and a REGISTER or an API change that came
+    between makes it write nothing. True when written; False when nothing was, for either reason
+    or because the write is of another shape: the caller then takes the lock (`replace`)."""
+    deleted, updated, inserted = _changes(endpoint["id"], bindings, origin, previous)
+    if deleted or inserted or len(updated) != 1:
+        return False
+    row, was = updated[0]
+    stored = _row(endpoint["id"], was.binding, was.origin)
+    params = {
+        **row,
+        **{f"was_{name}": stored[name] for name in (*_COLUMNS, *_ORIGIN)},
+        **{f"auth_{name}": endpoint[name] for name in AUTH_COLUMNS},
+    }
+    return _REFRESH.run(conn, **params) == 1
+
+
+def _changes(
+    endpoint_id: str, bindings: Iterable[Binding], origin: Origin, previous: list[StoredBinding]
+) -> tuple[list[StoredBinding], list[tuple[dict[str, Any], StoredBinding]], list[dict[str, Any]]]:
+    """What `replace` writes: the stored rows to delete, the rows to update (each with the stored
+    binding it replaces) and the rows to insert."""
     kept = {s.binding: s.origin for s in previous}
     stored: dict[str, list[StoredBinding]] = {}
     for s in previous:
@@ -120,10 +172,8 @@ def replace(
         same = next((s for s in rows if s.binding == b), rows[0])
         rows.remove(same)
         if (same.binding, same.origin) != (b, o):
-            updated.append({**_row(endpoint_id, b, o), "row_id": same.row_id})
-    _DELETE.run_many(conn, [{"row_id": s.row_id} for rows in stored.values() for s in rows])
-    _UPDATE.run_many(conn, updated)
-    _INSERT.run_many(conn, inserted)
+            updated.append(({**_row(endpoint_id, b, o), "row_id": same.row_id}, same))
+    return [s for rows in stored.values() for s in rows], updated, inserted
 
 
 def _row(endpoint_id: str, b: Binding, o: Origin) -> dict[str, Any]:

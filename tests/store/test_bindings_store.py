@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sipline.sip.registrar import Binding
-from sipline.store import bindings
+from sipline.store import bindings, endpoints
 from sipline.store.bindings import Origin
 from tests.conftest import Project
 
@@ -71,3 +71,77 @@ async def test_rows_repeating_a_contact_are_folded_into_one(runtime, endpoint_id
     assert _view(await _replace(runtime, endpoint_id, [refreshed], PHONE)) == [(refreshed, PHONE)]
     unchanged = binding(A, cseq=3)  # the same binding again, from where it came: nothing to write
     assert _view(await _replace(runtime, endpoint_id, [unchanged], PHONE)) == [(unchanged, PHONE)]
+
+
+# --- refresh_if_unchanged: the registrar's write on PostgreSQL without the endpoint's lock --------
+
+
+async def _read(runtime, project: Project, username: str):
+    """The endpoint's auth record and its bindings, read without the lock, as the registrar's first try does."""
+
+    def read(conn):
+        endpoint = endpoints.auth_record(conn, project.id, username)
+        return endpoint, bindings.list_for_endpoint(conn, endpoint["id"])
+
+    return await runtime.db.read(read)
+
+
+@pytest.fixture
+async def registered(runtime, project: Project) -> tuple[str, str]:
+    """An endpoint with one binding, A from PHONE: its username and id."""
+    endpoint = await project.create()
+    await _replace(runtime, endpoint["id"], [binding(A)], PHONE)
+    return endpoint["username"], endpoint["id"]
+
+
+async def test_a_refresh_is_written_when_nothing_changed_since_it_was_read(runtime, project, registered) -> None:
+    username, endpoint_id = registered
+    endpoint, previous = await _read(runtime, project, username)
+    refreshed = binding(A, expires_at=9000.0, cseq=2, registered_at=2000.0)
+    assert await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, [refreshed], LAPTOP, previous)
+    assert _view(await runtime.db.read(bindings.list_for_endpoint, endpoint_id)) == [(refreshed, LAPTOP)]
+
+
+async def test_a_refresh_writes_nothing_when_its_binding_changed_since_it_was_read(
+    runtime, project, registered
+) -> None:
+    username, endpoint_id = registered
+    endpoint, previous = await _read(runtime, project, username)
+    meanwhile = binding(A, expires_at=7000.0, cseq=5, registered_at=1500.0)  # another node's REGISTER
+    await _replace(runtime, endpoint_id, [meanwhile], PHONE)
+    late = binding(A, expires_at=9000.0, cseq=2, registered_at=2000.0)
+    assert not await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, [late], LAPTOP, previous)
+    assert _view(await runtime.db.read(bindings.list_for_endpoint, endpoint_id)) == [(meanwhile, PHONE)]
+    await _replace(runtime, endpoint_id, [], PHONE)  # unregistered meanwhile: no row to refresh
+    assert not await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, [late], LAPTOP, previous)
+    assert await runtime.db.read(bindings.list_for_endpoint, endpoint_id) == []
+
+
+@pytest.mark.parametrize("change", ["password", "username", "deleted"])
+async def test_a_refresh_writes_nothing_when_the_endpoint_changed_since_it_was_read(
+    runtime, project, registered, change
+) -> None:
+    username, endpoint_id = registered
+    endpoint, previous = await _read(runtime, project, username)
+    if change == "deleted":
+        response = await project.request("DELETE", f"/endpoints/sip/{endpoint_id}")
+    else:
+        new = {"password": "an0ther-pass"} if change == "password" else {"username": f"{username}x"}
+        response = await project.request("PUT", f"/endpoints/sip/{endpoint_id}", json=new)
+    assert response.is_success, response.text
+    late = binding(A, expires_at=9000.0, cseq=2, registered_at=2000.0)
+    assert not await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, [late], LAPTOP, previous)
+    stored = await runtime.db.read(bindings.list_for_endpoint, endpoint_id)
+    assert _view(stored) == ([] if change == "deleted" else [(binding(A), PHONE)])
+
+
+async def test_only_a_single_refresh_is_written_without_the_lock(runtime, project, registered) -> None:
+    username, endpoint_id = registered
+    endpoint, previous = await _read(runtime, project, username)
+    for shape in (
+        [binding(A), binding(B, registered_at=1001.0)],  # a contact added
+        [],  # every contact removed
+        [binding(B)],  # one replaced by another
+    ):
+        assert not await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, shape, PHONE, previous)
+    assert _view(await runtime.db.read(bindings.list_for_endpoint, endpoint_id)) == [(binding(A), PHONE)]
