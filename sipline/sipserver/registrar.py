@@ -4,11 +4,11 @@ The endpoint row lock serialises REGISTERs for one endpoint across every node (s
 the credentials are read under it, so a password change or a deletion counts at once.
 
 On PostgreSQL, where each statement is a round trip, a REGISTER is first tried without the lock
-or a transaction: the credentials and bindings read in autocommit, and a refresh (the usual
-REGISTER: one binding updated in its row) written by one statement that checks that row and the
-credentials still hold what was read (`bindings.refresh_if_unchanged`). Three round trips instead
-of five. When that write finds anything changed, or the REGISTER needs another write, it is
-decided again under the lock, as on SQLite, where a transaction costs no round trip.
+or a transaction: the credentials and bindings read by one statement in autocommit, and a refresh
+(the usual REGISTER: one binding updated in its row) written by one statement that checks that
+row and the credentials still hold what was read (`bindings.refresh_if_unchanged`). Two round
+trips instead of five. When that write finds anything changed, or the REGISTER needs another
+write, it is decided again under the lock, as on SQLite, where a transaction costs no round trip.
 """
 
 from __future__ import annotations
@@ -233,8 +233,9 @@ def _endpoint(
     # A name no endpoint can have (control characters, say) is not even looked up.
     if not is_username(username):
         return None, []
-    read = endpoints.auth_record_for_update if locked else endpoints.auth_record
-    endpoint = read(conn, project_id, username)
+    if not locked:
+        return binding_store.with_auth_record(conn, project_id, username)
+    endpoint = endpoints.auth_record_for_update(conn, project_id, username)
     if endpoint is None:
         return None, []
     # Read after the lock is held, in a statement of its own: on PostgreSQL (READ COMMITTED) a

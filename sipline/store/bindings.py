@@ -97,6 +97,30 @@ def _stored(row: tuple[Any, ...]) -> StoredBinding:
     )
 
 
+_E = sip_endpoints
+# An endpoint's auth record and its bindings in one statement: one round trip, one snapshot. For a
+# read without the lock only: under it (PostgreSQL, READ COMMITTED) the joined rows would be those
+# from before the wait for the lock.
+_WITH_AUTH = Prepared(
+    sa.select(*(_E.c[name] for name in AUTH_COLUMNS), *_SELECTED.selected_columns)
+    .select_from(_E.outerjoin(_B, _B.c.endpoint_id == _E.c.id))
+    .where(_E.c.project_id == sa.bindparam("project_id"), _E.c.username == sa.bindparam("username"))
+    .order_by(*_ORDER)
+)
+
+
+def with_auth_record(
+    conn: Connection, project_id: str, username: str
+) -> tuple[dict[str, Any] | None, list[StoredBinding]]:
+    """`endpoints.auth_record` and `list_for_endpoint` in one statement, without a lock."""
+    rows = _WITH_AUTH.all(conn, project_id=project_id, username=username)
+    if not rows:
+        return None, []
+    width = len(AUTH_COLUMNS)
+    endpoint = dict(zip(AUTH_COLUMNS, rows[0][:width], strict=True))
+    return endpoint, [_stored(row[width:]) for row in rows if row[-1] is not None]
+
+
 def list_for_endpoint(conn: Connection, endpoint_id: str, *, now: float | None = None) -> list[StoredBinding]:
     """An endpoint's bindings in registration order; only those still live at `now` when given."""
     if now is None:

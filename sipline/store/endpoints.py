@@ -51,14 +51,14 @@ _NAME_TAKEN = (
 )
 # What the registrar needs to authenticate a REGISTER (AUTH_COLUMNS), with the row locked
 # (PostgreSQL): REGISTERs for one endpoint are serialised across nodes, and a password change counts
-# at once; or without the lock, for a write that checks these columns unchanged instead
-# (bindings.refresh_if_unchanged).
+# at once. (Or read without the lock with the bindings, for a write that checks these columns
+# unchanged instead: bindings.with_auth_record, bindings.refresh_if_unchanged.)
 AUTH_COLUMNS = ("id", "username", "encryption", "ha1_md5", "ha1_sha256")
-_AUTH_QUERY = sa.select(*(_T.c[name] for name in AUTH_COLUMNS)).where(
-    _T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username")
+_AUTH_LOCKED = Prepared(
+    sa.select(*(_T.c[name] for name in AUTH_COLUMNS))
+    .where(_T.c.project_id == sa.bindparam("project_id"), _T.c.username == sa.bindparam("username"))
+    .with_for_update()
 )
-_AUTH = Prepared(_AUTH_QUERY)
-_AUTH_LOCKED = Prepared(_AUTH_QUERY.with_for_update())
 _CREDENTIAL_COLUMNS = ("password_sealed", "ha1_md5", "ha1_sha256")
 _JSON_PARAMS = frozenset(f"v_{c.key}" for c in _T.columns if isinstance(c.type, sa.JSON))
 
@@ -96,11 +96,6 @@ def find_with_profile(conn: Connection, project_id: str, username: str) -> dict[
 
 def auth_record_for_update(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:
     return _AUTH_LOCKED.first(conn, project_id=project_id, username=username)
-
-
-def auth_record(conn: Connection, project_id: str, username: str) -> dict[str, Any] | None:
-    """The same record, unlocked."""
-    return _AUTH.first(conn, project_id=project_id, username=username)
 
 
 def username_taken(conn: Connection, project_id: str, username: str, except_id: str | None = None) -> bool:

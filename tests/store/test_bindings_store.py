@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sipline.sip.registrar import Binding
-from sipline.store import bindings, endpoints
+from sipline.store import bindings
 from sipline.store.bindings import Origin
 from tests.conftest import Project
 
@@ -79,11 +79,7 @@ async def test_rows_repeating_a_contact_are_folded_into_one(runtime, endpoint_id
 async def _read(runtime, project: Project, username: str):
     """The endpoint's auth record and its bindings, read without the lock, as the registrar's first try does."""
 
-    def read(conn):
-        endpoint = endpoints.auth_record(conn, project.id, username)
-        return endpoint, bindings.list_for_endpoint(conn, endpoint["id"])
-
-    return await runtime.db.read(read)
+    return await runtime.db.read(bindings.with_auth_record, project.id, username)
 
 
 @pytest.fixture
@@ -145,3 +141,14 @@ async def test_only_a_single_refresh_is_written_without_the_lock(runtime, projec
     ):
         assert not await runtime.db.autocommit(bindings.refresh_if_unchanged, endpoint, shape, PHONE, previous)
     assert _view(await runtime.db.read(bindings.list_for_endpoint, endpoint_id)) == [(binding(A), PHONE)]
+
+
+async def test_an_endpoint_is_read_with_its_bindings_in_one_statement(runtime, project: Project) -> None:
+    endpoint = await project.create()
+    record, stored = await runtime.db.read(bindings.with_auth_record, project.id, endpoint["username"])
+    assert record is not None and (record["id"], record["username"]) == (endpoint["id"], endpoint["username"])
+    assert set(record) == {"id", "username", "encryption", "ha1_md5", "ha1_sha256"} and stored == []
+    await _replace(runtime, endpoint["id"], [binding(A), binding(B, registered_at=1001.0)], PHONE)
+    _, stored = await runtime.db.read(bindings.with_auth_record, project.id, endpoint["username"])
+    assert stored == await runtime.db.read(bindings.list_for_endpoint, endpoint["id"])
+    assert await runtime.db.read(bindings.with_auth_record, project.id, "nobody") == (None, [])
