@@ -5,7 +5,9 @@ implementation for both databases, and a request's database work is one call:
 
 - PostgreSQL: the function runs on the event loop over asyncpg: a write in a transaction (writers
   lock the rows they read: SELECT ... FOR UPDATE), a read in autocommit (under READ COMMITTED each
-  statement has its own snapshot either way, and BEGIN and COMMIT are two round trips more). A
+  statement has its own snapshot either way, and BEGIN and COMMIT are two round trips more), and
+  `autocommit` for a write whose every statement is atomic alone (the registrar's refresh: an
+  UPDATE that checks what it read). A
   call is one greenlet around checkout, transaction and function (`_postgres`), not
   AsyncConnection's three (connect, run_sync, close): measured, that was a quarter of a
   REGISTER's database CPU. The pool has a fixed size, no overflow: an overflow connection is
