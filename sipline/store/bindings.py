@@ -20,6 +20,7 @@ from .prepared import Prepared
 from .schema import sip_bindings, sip_endpoints
 
 _B = sip_bindings
+_E = sip_endpoints
 _COLUMNS = ("contact", "expires_at", "call_id", "cseq", "q", "registered_at")
 _ORIGIN = ("transport", "source_host", "source_port", "user_agent", "node_id", "flow_id")
 _INSERTED = ("endpoint_id", *_COLUMNS, *_ORIGIN)
@@ -46,8 +47,8 @@ _REFRESH = Prepared(
         _B.c.id == sa.bindparam("row_id"),
         *(_B.c[name].is_not_distinct_from(sa.bindparam(f"was_{name}")) for name in (*_COLUMNS, *_ORIGIN)),
         sa.exists().where(
-            sip_endpoints.c.id == sa.bindparam("endpoint_id"),
-            *(sip_endpoints.c[name] == sa.bindparam(f"auth_{name}") for name in AUTH_COLUMNS if name != "id"),
+            _E.c.id == sa.bindparam("endpoint_id"),
+            *(_E.c[name] == sa.bindparam(f"auth_{name}") for name in AUTH_COLUMNS if name != "id"),
         ),
     )
     .values({name: sa.bindparam(name) for name in _INSERTED if name not in ("endpoint_id", "contact")})
@@ -97,7 +98,6 @@ def _stored(row: tuple[Any, ...]) -> StoredBinding:
     )
 
 
-_E = sip_endpoints
 # An endpoint's auth record and its bindings in one statement: one round trip, one snapshot. For a
 # read without the lock only: under it (PostgreSQL, READ COMMITTED) the joined rows would be those
 # from before the wait for the lock.
@@ -112,7 +112,8 @@ _WITH_AUTH = Prepared(
 def with_auth_record(
     conn: Connection, project_id: str, username: str
 ) -> tuple[dict[str, Any] | None, list[StoredBinding]]:
-    """`endpoints.auth_record` and `list_for_endpoint` in one statement, without a lock."""
+    """The endpoint's `endpoints.AUTH_COLUMNS` (None: no such endpoint) and `list_for_endpoint`,
+    in one statement, without a lock."""
     rows = _WITH_AUTH.all(conn, project_id=project_id, username=username)
     if not rows:
         return None, []
