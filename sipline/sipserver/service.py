@@ -189,7 +189,7 @@ class SipService:
     def _register_now(self, request: SipRequest, flow: Flow) -> SipResponse | None:
         """The answer to a REGISTER when nothing it needs has to be waited for (its project in
         the domain cache, the store free to write: SQLite); else None, and a task answers it."""
-        if not self.registrar.db.writes_now:
+        if not self.runtime.db.writes_now:
             return None  # PostgreSQL, or SQLite's writes queued: checked once, by the task
         try:
             host = parse_uri(request.uri).host

@@ -181,6 +181,24 @@ class Database:
 
         if not self.is_sqlite:
             return await self._postgres(self._engine.begin, call)
+        return await self._sqlite_write(call)
+
+    @metrics.timed_db("write")
+    async def autocommit(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn(conn, ...) with each of its statements committed on its own: on PostgreSQL in
+        autocommit, which spares BEGIN's and COMMIT's round trips; fn must be right whatever other
+        writers do between its statements (a write that checks what it read, say). On SQLite as
+        `write`: a transaction there costs no round trip."""
+
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if not self.is_sqlite:
+            return await self._postgres(self._reader.connect, call)
+        return await self._sqlite_write(call)
+
+    async def _sqlite_write(self, call: Callable[[Connection], T]) -> T:
+        """At once when it can be (`_write_at_once`), else queued for the next round of the loop."""
         try:
             return self._write_at_once(call)
         except WriteLater:
@@ -192,28 +210,9 @@ class Database:
             asyncio.get_running_loop().call_soon(self._drain)
         return await future
 
-    async def autocommit(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run fn(conn, ...) with each of its statements committed on its own: on PostgreSQL in
-        autocommit, which spares BEGIN's and COMMIT's round trips; fn must be right whatever other
-        writers do between its statements (a write that checks what it read, say). On SQLite as
-        `write`: a transaction there costs no round trip. Timed as a write."""
-        if self.is_sqlite:
-            return await self.write(fn, *args, **kwargs)
-
-        def call(conn: Connection) -> T:
-            return fn(conn, *args, **kwargs)
-
-        started = perf_counter()
-        try:
-            return await self._postgres(self._reader.connect, call)
-        finally:
-            metrics.db_timed("write", perf_counter() - started)
-
     def write_now(self, fn: StoreFn[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`write`, if it can be done without waiting: on SQLite, when no write is queued and the
         lock is free. Else WriteLater, raised before fn has run (PostgreSQL: always)."""
-        if not self.is_sqlite:
-            raise WriteLater()
         started: float | None = perf_counter()
         try:
             return self._write_at_once(lambda conn: fn(conn, *args, **kwargs))
