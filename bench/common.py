@@ -234,14 +234,18 @@ class KamailioProcess(ServerProcess):
         return self
 
 
+def ha1(user: str, realm: str, password: str) -> str:
+    """Digest's HA1 for MD5: what Kamailio's subscriber table stores, and what an answer starts from."""
+    return hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+
+
 def write_subscribers(db: Path, domain: str, creds: list[tuple[str, str]]) -> None:
     """A db_text directory for auth_db: `version` and `subscriber` with HA1 = MD5(user:realm:password)."""
     db.mkdir(parents=True, exist_ok=True)
     (db / "version").write_text("table_name(str) table_version(int)\nsubscriber:7\nlocation:9\n")
     lines = ["id(int,auto) username(str) domain(str) password(str) ha1(str) ha1b(str,null)"]
     for i, (user, password) in enumerate(creds, 1):
-        ha1 = hashlib.md5(f"{user}:{domain}:{password}".encode()).hexdigest()
-        lines.append(f"{i}:{user}:{domain}:{password}:{ha1}:")
+        lines.append(f"{i}:{user}:{domain}:{password}:{ha1(user, domain, password)}:")
     (db / "subscriber").write_text("\n".join(lines) + "\n")
 
 
@@ -419,15 +423,15 @@ class ProbeThread(threading.Thread):
 def digest(user: str, password: str, method: str, uri: str, params: dict[str, str]) -> str:
     """An MD5 digest Authorization value answering the challenge `params` (qop=auth when offered)."""
     realm, nonce = params.get("realm", ""), params.get("nonce", "")
-    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+    h1 = ha1(user, realm, password)
     ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
     fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', "algorithm=MD5"]
     if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
         cnonce, nc = uuid.uuid4().hex[:16], "00000001"
-        response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        response = hashlib.md5(f"{h1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
         fields += [f'cnonce="{cnonce}"', f"nc={nc}", "qop=auth"]
     else:
-        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        response = hashlib.md5(f"{h1}:{nonce}:{ha2}".encode()).hexdigest()
     fields.append(f'response="{response}"')
     if "opaque" in params:
         fields.append(f'opaque="{params["opaque"]}"')

@@ -60,7 +60,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import hashlib
 import math
 import os
 import re
@@ -98,6 +97,7 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     digest,
     free_port,
+    ha1,
     last_int,
     last_stats,
     machine_busy_seconds,
@@ -574,10 +574,6 @@ def kamailio_database(url: str, domain: str, creds: list[tuple[str, str]]) -> It
         yield f"postgres://{u.username}@{u.host}:{u.port or 5432}/{u.database}"
     finally:
         asyncio.run(drop_database(own, make_url(url).database))
-
-
-def ha1(user: str, realm: str, password: str) -> str:
-    return hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
 
 
 def write_sqlite_subscribers(db: Path, domain: str, creds: list[tuple[str, str]], *, with_location: bool) -> None:
